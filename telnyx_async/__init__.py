@@ -1,0 +1,62 @@
+"""telnyx-async: an asyncio-native client for the Telnyx Connections API.
+
+Example:
+    >>> from telnyx_async import TelnyxSession
+    >>> async with TelnyxSession() as telnyx:  # doctest: +SKIP
+    ...     conn = await telnyx.connections.get("1293384261075731499")
+"""
+
+from ._config import DEFAULT_BASE_URL
+from ._connections import Connections
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ErrorMeta,
+    ErrorObject,
+    ErrorSource,
+    InternalServerError,
+    InvalidConnectionIdError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseTooLargeError,
+    ResponseValidationError,
+    TelnyxError,
+    UnprocessableEntityError,
+)
+from ._models import AnchorsiteOverride, Connection
+from ._retry import RetryPolicy
+from ._session import TelnyxSession
+from ._stats import SessionStats
+from ._version import __version__
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AnchorsiteOverride",
+    "AuthenticationError",
+    "BadRequestError",
+    "Connection",
+    "Connections",
+    "ErrorMeta",
+    "ErrorObject",
+    "ErrorSource",
+    "InternalServerError",
+    "InvalidConnectionIdError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseTooLargeError",
+    "ResponseValidationError",
+    "RetryPolicy",
+    "SessionStats",
+    "TelnyxError",
+    "TelnyxSession",
+    "UnprocessableEntityError",
+    "__version__",
+]

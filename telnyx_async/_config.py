@@ -1,0 +1,47 @@
+"""Defaults, in one place, and the functions that read configuration from the environment.
+
+Every time is in seconds. The environment is passed in as a mapping so that the
+functions stay pure and are tested without touching ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+DEFAULT_BASE_URL: Final = "https://api.telnyx.com/v2"
+DEFAULT_TIMEOUT: Final = 30.0
+"""Seconds allowed for one attempt, connecting included."""
+DEFAULT_MAX_RETRIES: Final = 2
+"""Retries after the first attempt: 2 means at most 3 attempts."""
+DEFAULT_POOL_SIZE: Final = 100
+"""Most TCP connections the session keeps open at once."""
+DEFAULT_CONCURRENCY: Final = 50
+"""Most requests a bulk call keeps in flight."""
+MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
+"""Largest response body read; a connection is well under 1 KiB."""
+
+API_KEY_ENV: Final = "TELNYX_API_KEY"
+BASE_URL_ENV: Final = "TELNYX_BASE_URL"
+
+
+def api_key_from(explicit: str | None, env: Mapping[str, str]) -> str | None:
+    """Return the explicit key, else ``TELNYX_API_KEY`` from ``env``, else ``None``."""
+    if explicit is not None:
+        return explicit
+    return env.get(API_KEY_ENV) or None
+
+
+def base_url_from(explicit: str | None, env: Mapping[str, str]) -> str:
+    """Return the base URL without a trailing slash: explicit, else env, else the default.
+
+    Raises:
+        ValueError: the URL is not an absolute ``http`` or ``https`` URL.
+    """
+    url = explicit or env.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in ("http", "https") or not rest.strip("/"):
+        raise ValueError(f"base_url must be an absolute http(s) URL, got {url!r}")
+    if "?" in rest or "#" in rest:
+        raise ValueError(f"base_url must not have a query or fragment, got {url!r}")
+    return url.rstrip("/")

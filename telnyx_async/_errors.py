@@ -1,0 +1,190 @@
+"""Every exception the library raises on purpose, and the API's error objects.
+
+The tree::
+
+    TelnyxError                      root: ``except TelnyxError`` catches them all
+    ├── InvalidConnectionIdError     also a ValueError; raised before any request
+    ├── ResponseValidationError      a 2xx body that is not the documented JSON
+    ├── ResponseTooLargeError        a body over the size limit
+    ├── APIConnectionError           the request never got an HTTP answer
+    │   └── APITimeoutError          ... because an attempt ran out of time
+    └── APIStatusError               the API answered 3xx/4xx/5xx (.status, .errors, .request_id)
+        ├── BadRequestError              400
+        ├── AuthenticationError          401
+        ├── PermissionDeniedError        403
+        ├── NotFoundError                404
+        ├── UnprocessableEntityError     422
+        ├── RateLimitError               429
+        └── InternalServerError          >= 500
+
+No message ever contains the API key: errors are built from the status, the
+response body and the request path, never from request headers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import msgspec
+
+
+class ErrorSource(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Where in the request an error was found (a JSON pointer)."""
+
+    pointer: str | None = None
+    parameter: str | None = None
+
+
+class ErrorMeta(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Extra details of an error: a link to its documentation."""
+
+    url: str | None = None
+
+
+class ErrorObject(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One entry of the ``errors`` list of the API's ``ErrorResponse``.
+
+    Example:
+        >>> err.code, err.title, err.detail  # doctest: +SKIP
+        ('10005', 'Resource not found', 'The requested resource or URL could not be found.')
+    """
+
+    code: str | None = None
+    title: str | None = None
+    detail: str | None = None
+    source: ErrorSource | None = None
+    meta: ErrorMeta | None = None
+
+
+class TelnyxError(Exception):
+    """Root of every exception this library raises on purpose."""
+
+
+class InvalidConnectionIdError(TelnyxError, ValueError):
+    """A connection id that can never name a connection (empty, ``"."`` or ``".."``).
+
+    It is a ``ValueError`` for callers of ``get()``, and a ``TelnyxError`` so that
+    bulk calls can report it for one id without stopping the others.
+    """
+
+
+class ResponseValidationError(TelnyxError):
+    """A successful response whose body does not match the documented schema.
+
+    Attributes:
+        status: the HTTP status of the response.
+        request_id: the ``x-request-id`` of the response, when it carried one.
+    """
+
+    def __init__(self, message: str, *, status: int, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.request_id = request_id
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+class ResponseTooLargeError(TelnyxError):
+    """The server sent a body larger than the client is willing to read."""
+
+
+class APIConnectionError(TelnyxError):
+    """The request got no HTTP answer: refused, reset, DNS, TLS, a dropped connection."""
+
+
+class APITimeoutError(APIConnectionError):
+    """One attempt took longer than the session's ``timeout``."""
+
+
+class APIStatusError(TelnyxError):
+    """The API answered with an error status. Subclasses narrow it down by status.
+
+    Attributes:
+        status: the HTTP status code.
+        errors: the decoded ``errors`` of the API's ``ErrorResponse``; empty when
+            the body was not the documented JSON (an HTML page from a proxy, say).
+        request_id: the ``x-request-id`` response header, when present.
+
+    Example:
+        >>> try:  # doctest: +SKIP
+        ...     await telnyx.connections.get("123")
+        ... except NotFoundError as exc:
+        ...     print(exc.status, exc.errors[0].code)
+        404 10005
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        errors: tuple[ErrorObject, ...] = (),
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.errors = errors
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        text = f"HTTP {self.status}: {self.args[0]}"
+        return f"{text} [request {self.request_id}]" if self.request_id else text
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only constructors do not survive the default pickling of
+        # exceptions, which multiprocessing and some task queues rely on.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+class BadRequestError(APIStatusError):
+    """400: the request was not well-formed."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key is missing, wrong or revoked."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key may not access this resource."""
+
+
+class NotFoundError(APIStatusError):
+    """404: no connection has this id (or it belongs to another account)."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422: the request was understood but its content is invalid."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests; retried with the server's advice before it is raised."""
+
+
+class InternalServerError(APIStatusError):
+    """Any 5xx: a failure on the server's side (or a proxy's in front of it)."""
+
+
+STATUS_ERRORS: Final[dict[int, type[APIStatusError]]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+"""The one status -> exception table; every 5xx maps to ``InternalServerError``."""
+
+
+def status_error_class(status: int) -> type[APIStatusError]:
+    """Return the exception class for an error status."""
+    if status >= 500:
+        return InternalServerError
+    return STATUS_ERRORS.get(status, APIStatusError)
+
+
+def _rebuild(cls: type[Exception], args: tuple[Any, ...], state: dict[str, Any]) -> Exception:
+    exc = cls.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc

@@ -1,0 +1,28 @@
+"""A read-only snapshot of what a session has sent and received."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class SessionStats(msgspec.Struct, frozen=True, kw_only=True):
+    """Counters of one ``TelnyxSession``, as of the moment ``telnyx.stats`` was read.
+
+    Example:
+        >>> telnyx.stats  # doctest: +SKIP
+        SessionStats(requests=10003, retries=3, connection_errors=1, responses={200: 9999, 503: 3})
+    """
+
+    requests: int = 0
+    """HTTP attempts started, retries included."""
+    retries: int = 0
+    """Attempts that were retries of an earlier one."""
+    connection_errors: int = 0
+    """Attempts that got no HTTP answer (network failure or timeout)."""
+    responses: dict[int, int] = msgspec.field(default_factory=dict)
+    """Responses received, by HTTP status (a copy: changing it changes nothing)."""
+
+    @property
+    def failed_responses(self) -> int:
+        """Responses with a status of 400 or more."""
+        return sum(n for status, n in self.responses.items() if status >= 400)

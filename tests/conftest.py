@@ -1,0 +1,148 @@
+"""Shared fixtures: the spec's example body and a real aiohttp.web server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+API_KEY = "KEYtest_0123456789abcdefSECRET"
+"""A recognisable fake key: tests assert it never shows up in output."""
+
+SPEC_EXAMPLE: dict[str, Any] = {
+    "id": "6a09cdc3-8948-47f0-aa62-74ac943d6c58",
+    "record_type": "ip_connection",
+    "active": True,
+    "anchorsite_override": "Latency",
+    "connection_name": "string",
+    "created_at": "2018-02-02T22:25:27.521Z",
+    "updated_at": "2018-02-02T22:25:27.521Z",
+    "webhook_event_url": "https://example.com",
+    "webhook_event_failover_url": "https://failover.example.com",
+    "webhook_api_version": "1",
+    "outbound_voice_profile_id": "1293384261075731499",
+}
+
+
+def connection_body(conn_id: str, **fields: Any) -> bytes:
+    """A 200 body for ``conn_id``: the spec's example with the id (and any fields) replaced."""
+    return json.dumps({"data": {**SPEC_EXAMPLE, "id": conn_id, **fields}}).encode()
+
+
+def error_body(code: str, title: str, detail: str) -> bytes:
+    """An ``ErrorResponse`` body as the spec documents it."""
+    meta = {"url": f"https://developers.telnyx.com/docs/overview/errors/{code}"}
+    return json.dumps(
+        {"errors": [{"code": code, "title": title, "detail": detail, "meta": meta}]}
+    ).encode()
+
+
+Handler = Callable[[web.Request, "LocalServer"], Awaitable[web.StreamResponse]]
+
+
+async def ok_handler(request: web.Request, server: LocalServer) -> web.StreamResponse:
+    """Answer every lookup with the example connection, its id taken from the path."""
+    return web.Response(
+        body=connection_body(request.match_info["tail"].rpartition("/")[2]),
+        content_type="application/json",
+        headers={"x-request-id": f"req-{server.served}"},
+    )
+
+
+class LocalServer:
+    """A real HTTP server on 127.0.0.1 with a swappable handler and counters.
+
+    ``handler(request, server)`` answers each request; the server records the raw
+    path and headers of every request, the number in flight and its high-water
+    mark, and the client ports seen (one per pooled TCP connection).
+    """
+
+    def __init__(self, handler: Handler = ok_handler) -> None:
+        self.handler = handler
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.served = 0
+        self.cancelled = 0
+        self.client_ports: set[int] = set()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        """The URL to pass as ``base_url``, with the ``/v2`` prefix."""
+        return f"http://127.0.0.1:{self.port}/v2"
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append((request.raw_path, dict(request.headers)))
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        if peer:
+            self.client_ports.add(peer[1])
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            response = await self.handler(request, self)
+            self.served += 1
+            return response
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        finally:
+            self.in_flight -= 1
+
+    async def start(self) -> None:
+        """Bind a free port on 127.0.0.1 and start serving."""
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        # handler_cancellation: a request whose client went away is cancelled
+        # server-side too, so tests can see cancellations arrive.
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        """Stop serving and close every connection."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[LocalServer]:
+    """A started ``LocalServer``, stopped after the test."""
+    srv = LocalServer()
+    await srv.start()
+    try:
+        yield srv
+    finally:
+        await srv.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never see a key or base URL from the developer's environment."""
+    monkeypatch.delenv("TELNYX_API_KEY", raising=False)
+    monkeypatch.delenv("TELNYX_BASE_URL", raising=False)
+
+
+class SleepRecorder:
+    """A fake ``sleep`` that records the delays asked for and returns at once."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+def sleeps() -> SleepRecorder:
+    """A fresh ``SleepRecorder``."""
+    return SleepRecorder()

@@ -1,0 +1,44 @@
+"""The one public import surface."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import telnyx_async
+
+
+def test_all_is_sorted_and_complete() -> None:
+    """__all__ is sorted, every name in it exists, and every public name is in it."""
+    names = telnyx_async.__all__
+    # isort style, as ruff's RUF022 enforces: CONSTANTS, then the rest, each sorted.
+    assert names == sorted(n for n in names if n.isupper()) + sorted(
+        n for n in names if not n.isupper()
+    )
+    assert all(hasattr(telnyx_async, name) for name in names)
+    public = {n for n in vars(telnyx_async) if not n.startswith("_")} | {"__version__"}
+    assert set(names) == public
+
+
+def test_every_public_name_has_a_docstring() -> None:
+    """Each exported class and function documents itself."""
+    for name in telnyx_async.__all__:
+        obj = getattr(telnyx_async, name)
+        if isinstance(obj, type) or callable(obj):
+            assert (obj.__doc__ or "").strip(), name
+
+
+def test_package_is_typed() -> None:
+    """py.typed ships, so mypy users get our annotations."""
+    assert (Path(telnyx_async.__file__).parent / "py.typed").exists()
+
+
+def test_error_tree() -> None:
+    """Every error is a TelnyxError; timeouts are connection errors."""
+    t = telnyx_async
+    assert issubclass(t.APITimeoutError, t.APIConnectionError)
+    for name in telnyx_async.__all__:
+        obj = getattr(t, name)
+        if isinstance(obj, type) and issubclass(obj, Exception):
+            assert issubclass(obj, t.TelnyxError), name
+    for cls in (t.NotFoundError, t.RateLimitError, t.InternalServerError):
+        assert issubclass(cls, t.APIStatusError)
