@@ -10,7 +10,7 @@ cancellation cancels and awaits every one of them before it returns.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
 from typing import Final, Generic, TypeVar
 
 T = TypeVar("T")
@@ -64,7 +64,7 @@ async def bounded_map(
     *,
     concurrency: int,
     capture: type[E] | tuple[type[E], ...] = (),
-) -> AsyncIterator[tuple[T, R | E]]:
+) -> AsyncGenerator[tuple[T, R | E], None]:
     """Yield ``(item, fetch(item))`` in completion order, at most ``concurrency`` at once.
 
     Args:

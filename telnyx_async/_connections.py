@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
 from typing import Literal, overload
 
 from ._bulk import bounded_map
@@ -117,7 +117,7 @@ class Connections:
 
     def iter_many(
         self, ids: Ids, *, concurrency: int = DEFAULT_CONCURRENCY
-    ) -> AsyncIterator[tuple[str, Connection | TelnyxError]]:
+    ) -> AsyncGenerator[tuple[str, Connection | TelnyxError], None]:
         """Yield ``(id, Connection or TelnyxError)`` pairs as lookups complete.
 
         ``ids`` is consumed lazily: never more than ``concurrency`` ids are pulled

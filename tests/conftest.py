@@ -69,6 +69,8 @@ class LocalServer:
         self.served = 0
         self.cancelled = 0
         self.client_ports: set[int] = set()
+        self.gate = asyncio.Event()
+        self.gate_at = 0
         self._runner: web.AppRunner | None = None
         self.port = 0
 

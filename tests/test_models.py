@@ -63,4 +63,4 @@ def test_connection_is_frozen_and_hashable() -> None:
 def test_fields_are_keyword_only() -> None:
     """Positional construction is refused, so adding fields never shifts meanings."""
     with pytest.raises(TypeError):
-        Connection("1")  # type: ignore[misc]
+        Connection("1")  # type: ignore[call-arg]

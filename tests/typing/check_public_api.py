@@ -1,0 +1,38 @@
+"""Uses the public API as a user would; checked by ``mypy --strict``, never run by pytest."""
+
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import aclosing
+from typing import assert_type
+
+import telnyx_async
+from telnyx_async import Connection, NotFoundError, TelnyxError, TelnyxSession
+
+
+async def user_code(ids: list[str]) -> None:
+    async with TelnyxSession("key", base_url="http://127.0.0.1:8080/v2") as telnyx:
+        conn = await telnyx.connections.get("1293384261075731499")
+        assert_type(conn, Connection)
+        assert_type(conn.connection_name, str | None)
+        assert_type(conn.created_at, dt.datetime | None)
+        assert_type(conn.tags, tuple[str, ...] | None)
+
+        assert_type(await telnyx.connections.gather_many(ids), list[Connection])
+        mixed = await telnyx.connections.gather_many(ids, concurrency=8, return_exceptions=True)
+        assert_type(mixed, list[Connection | BaseException])
+
+        async with aclosing(telnyx.connections.iter_many(iter(ids))) as results:
+            async for conn_id, result in results:
+                assert_type(conn_id, str)
+                assert_type(result, Connection | TelnyxError)
+
+        try:
+            await telnyx.connections.get("x")
+        except NotFoundError as exc:
+            assert_type(exc.status, int)
+            assert_type(exc.request_id, str | None)
+            assert_type(exc.errors[0].code, str | None)
+
+        assert_type(telnyx.stats.responses, dict[int, int])
+    assert_type(telnyx_async.__version__, str)
