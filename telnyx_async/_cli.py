@@ -1,0 +1,437 @@
+"""The ``telnyx-async`` command line: get, bulk, demo and fake-server.
+
+Exit statuses: 0 every id succeeded, 1 some failed, 2 usage error (no key, bad
+flags), 130 interrupted. Results go to stdout (or ``--output``); progress, the
+summary and messages go to stderr. The API key is never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Final, TextIO
+
+import msgspec
+
+from ._config import API_KEY_ENV, BASE_URL_ENV, DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES
+from ._errors import APIStatusError, TelnyxError
+from ._models import Connection
+from ._progress import make_progress
+from ._retry import RetryPolicy
+from ._session import TelnyxSession
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from .testing import FakeTelnyx, Faults
+
+EXIT_OK: Final = 0
+EXIT_FAILURES: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_INTERRUPTED: Final = 130
+
+_ENCODER: Final = msgspec.json.Encoder()
+
+
+class UsageError(Exception):
+    """A mistake in how the command was called: reported on stderr, exit status 2."""
+
+
+def read_ids(lines: Iterator[str] | IO[str]) -> Iterator[str]:
+    """Yield ids, one a line, skipping blank lines and ``#`` comments; lazily."""
+    for line in lines:
+        conn_id = line.strip()
+        if conn_id and not conn_id.startswith("#"):
+            yield conn_id
+
+
+def error_record(exc: TelnyxError) -> dict[str, Any]:
+    """The ``error`` object of a JSON Lines result: status, API code, detail, type."""
+    status = getattr(exc, "status", None)
+    code = detail = None
+    if isinstance(exc, APIStatusError) and exc.errors:
+        code, detail = exc.errors[0].code, exc.errors[0].detail
+    return {
+        "status": status,
+        "code": code,
+        "detail": detail or str(exc),
+        "type": type(exc).__name__,
+    }
+
+
+def result_line(conn_id: str, result: Connection | TelnyxError) -> bytes:
+    """One JSON Lines record: ``{"id", "data"}`` or ``{"id", "error"}``, newline-terminated."""
+    if isinstance(result, Connection):
+        return _ENCODER.encode({"id": conn_id, "data": result}) + b"\n"
+    return _ENCODER.encode({"id": conn_id, "error": error_record(result)}) + b"\n"
+
+
+async def run_bulk(
+    telnyx: TelnyxSession,
+    ids: Iterator[str],
+    out: IO[bytes],
+    *,
+    concurrency: int,
+    total: int | None,
+    progress: bool | None,
+    err: TextIO,
+    check: dict[str, Connection] | None = None,
+) -> int:
+    """Look up ``ids``, stream JSON Lines to ``out``, show progress, print the summary.
+
+    With ``check`` (the demo), every result is compared with the expected
+    connection. Returns the exit status; an interruption (Ctrl-C cancels the
+    main task) still ends with complete lines and the summary.
+    """
+    display = make_progress(err, total, enabled=progress)
+    ok = failed = mismatched = 0
+    interrupted = False
+    start = time.perf_counter()
+    try:
+        async with contextlib.aclosing(
+            telnyx.connections.iter_many(ids, concurrency=concurrency)
+        ) as results:
+            async for conn_id, result in results:
+                out.write(result_line(conn_id, result))
+                is_error = not isinstance(result, Connection)
+                if is_error:
+                    failed += 1
+                else:
+                    ok += 1
+                    if check is not None and check.get(conn_id) != result:
+                        mismatched += 1
+                display.advance(failed=is_error)
+    except asyncio.CancelledError:
+        interrupted = True
+    finally:
+        out.flush()
+        display.close()
+    elapsed = time.perf_counter() - start
+    stats = telnyx.stats
+    rate = stats.requests / elapsed if elapsed > 0 else 0.0
+    err.write(
+        f"{'interrupted: ' if interrupted else ''}"
+        f"ok {ok}, failed {failed}, retries {stats.retries}, "
+        f"elapsed {elapsed:.2f}s, {rate:,.0f} requests/s\n"
+    )
+    if check is not None and not interrupted:
+        if ok == len(check) and not failed and not mismatched:
+            err.write(f"verified: all {ok} connections came back intact despite the faults\n")
+        else:
+            err.write(f"NOT verified: {ok} of {len(check)} ok, {mismatched} differ\n")
+            failed = failed or 1
+    err.flush()
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILURES if failed else EXIT_OK
+
+
+def _session(args: argparse.Namespace) -> TelnyxSession:
+    key = args.api_key or os.environ.get(API_KEY_ENV)
+    if not key:
+        raise UsageError(
+            f"no API key: pass --api-key or set {API_KEY_ENV}. "
+            "To try the tool without an account, run: telnyx-async demo"
+        )
+    return TelnyxSession(
+        key,
+        base_url=args.base_url,
+        max_retries=args.max_retries,
+        timeout=args.timeout,
+    )
+
+
+def _cmd_get(args: argparse.Namespace) -> int:
+    return asyncio.run(_get(_session(args), args.ids))
+
+
+async def _get(telnyx: TelnyxSession, ids: list[str]) -> int:
+    async with telnyx:
+        results = await telnyx.connections.gather_many(
+            ids, concurrency=DEFAULT_CONCURRENCY, return_exceptions=True
+        )
+    failed = 0
+    for conn_id, result in zip(ids, results, strict=True):
+        if isinstance(result, Connection):
+            sys.stdout.buffer.write(_ENCODER.encode(result) + b"\n")
+        elif isinstance(result, TelnyxError):
+            failed += 1
+            sys.stderr.write(f"error: {conn_id}: {result}\n")
+        else:
+            raise result
+    sys.stdout.flush()
+    return EXIT_FAILURES if failed else EXIT_OK
+
+
+def _count_ids(path: Path) -> int | None:
+    try:
+        with path.open(encoding="utf-8") as stream:
+            return sum(1 for _ in read_ids(stream))
+    except OSError:
+        return None
+
+
+def _cmd_bulk(args: argparse.Namespace) -> int:
+    # Files are opened here, before the loop starts, so that no blocking open()
+    # happens inside it; the ids themselves are read lazily line by line.
+    telnyx = _session(args)
+    with contextlib.ExitStack() as stack:
+        if args.file in (None, "-"):
+            ids, total = read_ids(sys.stdin), None
+        else:
+            path = Path(args.file)
+            try:
+                stream = stack.enter_context(path.open(encoding="utf-8"))
+            except OSError as exc:
+                raise UsageError(f"cannot read ids from {args.file}: {exc.strerror}") from exc
+            ids, total = read_ids(stream), _count_ids(path)
+        out = _open_output(stack, args.output)
+        return asyncio.run(
+            _with_session(
+                telnyx,
+                ids,
+                out,
+                concurrency=args.concurrency,
+                total=total,
+                progress=args.progress,
+            )
+        )
+
+
+async def _with_session(
+    telnyx: TelnyxSession, ids: Iterator[str], out: IO[bytes], **options: Any
+) -> int:
+    async with telnyx:
+        return await run_bulk(telnyx, ids, out, err=sys.stderr, **options)
+
+
+def _open_output(stack: contextlib.ExitStack, output: str | None) -> IO[bytes]:
+    if output in (None, "-"):
+        return sys.stdout.buffer
+    try:
+        return stack.enter_context(open(output, "wb"))
+    except OSError as exc:
+        raise UsageError(f"cannot write to {output}: {exc.strerror}") from exc
+
+
+def _demo_faults(error_rate: float) -> Faults:
+    from .testing import Faults
+
+    # The injected faults add up to error_rate: mostly transient 5xx, some 429s
+    # with Retry-After, HTML pages from a "proxy", and dropped connections.
+    return Faults(
+        error_rate=error_rate * 0.6,
+        rate_limit_rate=error_rate * 0.2,
+        html_error_rate=error_rate * 0.1,
+        drop_rate=error_rate * 0.1,
+        retry_after=0.05,
+        latency=(0.001, 0.004),
+    )
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    with contextlib.ExitStack() as stack:
+        if args.output:
+            out = _open_output(stack, args.output)
+        else:
+            out = stack.enter_context(open(os.devnull, "wb"))
+        return asyncio.run(_demo(args, out))
+
+
+async def _demo(args: argparse.Namespace, out: IO[bytes]) -> int:
+    from .testing import FakeTelnyx
+
+    faults = _demo_faults(args.error_rate)
+    async with FakeTelnyx(args.connections, seed=args.seed, faults=faults) as server:
+        sys.stderr.write(
+            f"demo: FakeTelnyx at {server.base_url} with {len(server.ids)} connections, "
+            f"{args.error_rate:.0%} injected faults (5xx, 429, HTML 502, dropped "
+            "connections) and 1-4 ms latency\n"
+        )
+        # More retries and shorter waits than the defaults: a local fake with a
+        # high fault rate, where every id must come back.
+        policy = RetryPolicy(max_retries=args.max_retries, initial_delay=0.02, max_delay=0.5)
+        async with TelnyxSession(
+            server.api_key, base_url=server.base_url, retry_policy=policy
+        ) as telnyx:
+            return await run_bulk(
+                telnyx,
+                iter(server.ids),
+                out,
+                concurrency=args.concurrency,
+                total=len(server.ids),
+                progress=args.progress,
+                err=sys.stderr,
+                check=server.connections,
+            )
+
+
+def _parse_latency(text: str) -> float | tuple[float, float]:
+    low, sep, high = text.partition("-")
+    try:
+        if sep:
+            return float(low) / 1000, float(high) / 1000
+        return float(low) / 1000
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MS or LOW-HIGH in ms, got {text!r}") from None
+
+
+def _cmd_fake_server(args: argparse.Namespace) -> int:
+    from .testing import DEFAULT_API_KEY, FakeTelnyx, Faults
+
+    try:
+        faults = Faults(
+            error_rate=args.error_rate,
+            html_error_rate=args.html_error_rate,
+            rate_limit_rate=args.rate_limit_rate,
+            drop_rate=args.drop_rate,
+            retry_after=args.retry_after,
+            latency=args.latency_ms,
+            rate_limit_rps=args.rate_limit,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    api_key = args.api_key or DEFAULT_API_KEY
+    server = FakeTelnyx(
+        args.connections,
+        seed=args.seed,
+        faults=faults,
+        api_key=api_key,
+        host=args.host,
+        port=args.port,
+    )
+    if args.ids_file:
+        Path(args.ids_file).write_text("".join(f"{i}\n" for i in server.ids))
+    shown_key = api_key if api_key == DEFAULT_API_KEY else "<the key you passed>"
+    return asyncio.run(_serve(server, args, shown_key))
+
+
+async def _serve(server: FakeTelnyx, args: argparse.Namespace, shown_key: str) -> int:
+    try:
+        await server.start()
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from exc
+    try:
+        print(f"FakeTelnyx serving {len(server.ids)} connections at {server.base_url}")
+        print(f"  export {BASE_URL_ENV}={server.base_url}")
+        print(f"  export {API_KEY_ENV}={shown_key}")
+        if args.ids_file:
+            print(f"  ids written to {args.ids_file}")
+        print("Ctrl-C to stop.", flush=True)
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.Event().wait()
+    finally:
+        await server.stop()
+        s = server.stats
+        print(f"served {s.requests} requests, by status {s.responses}", flush=True)
+    return EXIT_OK
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a rate between 0 and 1, got {text!r}")
+    return value
+
+
+def _add_client_flags(parser: argparse.ArgumentParser, *, max_retries: int) -> None:
+    parser.add_argument("--api-key", help=f"API key (default: ${API_KEY_ENV}); never printed")
+    parser.add_argument("--base-url", help=f"API root (default: ${BASE_URL_ENV} or the public API)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per attempt (30)")
+    parser.add_argument(
+        "--max-retries", type=int, default=max_retries, help=f"retries per id ({max_retries})"
+    )
+
+
+def _add_progress_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--progress", action="store_true", default=None, help="always show progress on stderr"
+    )
+    group.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="never show progress"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``telnyx-async``."""
+    parser = argparse.ArgumentParser(
+        prog="telnyx-async",
+        description="Look up Telnyx connections, one or millions, or run a local fake API.",
+    )
+    parser.add_argument("--version", action="version", version=f"telnyx-async {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    get = commands.add_parser("get", help="print connections as JSON")
+    get.add_argument("ids", nargs="+", metavar="ID")
+    _add_client_flags(get, max_retries=DEFAULT_MAX_RETRIES)
+    get.set_defaults(run=_cmd_get)
+
+    bulk = commands.add_parser("bulk", help="look up ids from a file or stdin, as JSON Lines")
+    bulk.add_argument("file", nargs="?", metavar="FILE|-", help="ids, one a line (default: stdin)")
+    bulk.add_argument("--concurrency", type=_positive_int, default=DEFAULT_CONCURRENCY)
+    bulk.add_argument("--output", "-o", metavar="FILE", help="write results here (default: stdout)")
+    _add_client_flags(bulk, max_retries=DEFAULT_MAX_RETRIES)
+    _add_progress_flags(bulk)
+    bulk.set_defaults(run=_cmd_bulk)
+
+    demo = commands.add_parser("demo", help="bulk lookup against an embedded fake API with faults")
+    demo.add_argument("--connections", type=_positive_int, default=10_000)
+    demo.add_argument("--error-rate", type=_rate, default=0.05, help="share of faulty answers")
+    demo.add_argument("--concurrency", type=_positive_int, default=DEFAULT_CONCURRENCY)
+    demo.add_argument("--max-retries", type=int, default=8)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--output", "-o", metavar="FILE", help="keep the JSON Lines results")
+    _add_progress_flags(demo)
+    demo.set_defaults(run=_cmd_demo)
+
+    fake = commands.add_parser("fake-server", help="serve a fake Telnyx API on this machine")
+    fake.add_argument("--host", default="127.0.0.1")
+    fake.add_argument("--port", type=int, default=8080)
+    fake.add_argument("--connections", type=_positive_int, default=10_000)
+    fake.add_argument("--seed", type=int, default=0)
+    fake.add_argument("--api-key", help="the key to accept (default: a fixed fake key)")
+    fake.add_argument("--error-rate", type=_rate, default=0.0, help="transient 5xx share")
+    fake.add_argument("--html-error-rate", type=_rate, default=0.0, help="HTML 502 share")
+    fake.add_argument("--rate-limit-rate", type=_rate, default=0.0, help="429 share")
+    fake.add_argument("--drop-rate", type=_rate, default=0.0, help="dropped connection share")
+    fake.add_argument("--retry-after", type=float, default=1.0, help="Retry-After of 429s (s)")
+    fake.add_argument("--latency-ms", type=_parse_latency, default=0.0, metavar="MS|LOW-HIGH")
+    fake.add_argument("--rate-limit", type=float, metavar="RPS", help="token bucket, requests/s")
+    fake.add_argument("--ids-file", metavar="FILE", help="write the served ids here")
+    fake.set_defaults(run=_cmd_fake_server)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        status: int = args.run(args)
+        return status
+    except UsageError as exc:
+        sys.stderr.write(f"telnyx-async: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except (TelnyxError, ValueError) as exc:
+        sys.stderr.write(f"telnyx-async: {exc}\n")
+        return EXIT_USAGE if isinstance(exc, ValueError) else EXIT_FAILURES

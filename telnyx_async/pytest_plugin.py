@@ -1,0 +1,38 @@
+"""The ``fake_telnyx`` pytest fixture, registered through the ``pytest11`` entry point.
+
+Kept tiny and lazy: pytest imports this module at start-up in every project that
+has telnyx-async installed, so the server code is imported only when a test
+asks for the fixture.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from .testing import FakeTelnyx
+
+
+@pytest.fixture
+def fake_telnyx(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTelnyx]:
+    """A running FakeTelnyx (1,000 connections, seed 0, no faults), on 127.0.0.1.
+
+    It runs on its own loop in a thread, so it serves sync tests and any async
+    framework alike. ``TELNYX_API_KEY`` and ``TELNYX_BASE_URL`` point at it for
+    the test, so a plain ``TelnyxSession()`` talks to it. Set ``fake_telnyx.faults``
+    to inject faults.
+
+    Example:
+        >>> async def test_lookup(fake_telnyx):  # doctest: +SKIP
+        ...     async with TelnyxSession() as telnyx:
+        ...         conn = await telnyx.connections.get(fake_telnyx.ids[0])
+    """
+    from .testing import FakeTelnyx
+
+    with FakeTelnyx().serve_in_thread() as server:
+        monkeypatch.setenv("TELNYX_API_KEY", server.api_key)
+        monkeypatch.setenv("TELNYX_BASE_URL", server.base_url)
+        yield server
