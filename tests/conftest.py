@@ -41,6 +41,8 @@ def error_body(code: str, title: str, detail: str) -> bytes:
     ).encode()
 
 
+pytest_plugins = ["pytester"]
+
 Handler = Callable[[web.Request, "LocalServer"], Awaitable[web.StreamResponse]]
 
 

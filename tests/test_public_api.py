@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 
 import telnyx_async
 
@@ -15,7 +16,11 @@ def test_all_is_sorted_and_complete() -> None:
         n for n in names if not n.isupper()
     )
     assert all(hasattr(telnyx_async, name) for name in names)
-    public = {n for n in vars(telnyx_async) if not n.startswith("_")} | {"__version__"}
+    public = {
+        name
+        for name, value in vars(telnyx_async).items()
+        if not name.startswith("_") and not isinstance(value, ModuleType)  # public submodules
+    } | {"__version__"}
     assert set(names) == public
 
 
