@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
 from typing import Literal, overload
 
-from ._bulk import bounded_map
+from ._bulk import bounded_each, bounded_map
 from ._config import DEFAULT_CONCURRENCY
 from ._errors import TelnyxError
 from ._models import Connection
@@ -106,13 +106,13 @@ class Connections:
             if not isinstance(conn_id, str):
                 raise TypeError(f"connection ids must be str, got {type(conn_id).__name__}")
         found: dict[str, Connection | BaseException] = {}
-        async for conn_id, result in bounded_map(
+        await bounded_each(
             dict.fromkeys(ordered),
             self.get,
+            found.__setitem__,
             concurrency=self._concurrency(concurrency),
             capture=Exception if return_exceptions else (),
-        ):
-            found[conn_id] = result
+        )
         return [found[conn_id] for conn_id in ordered]
 
     def iter_many(

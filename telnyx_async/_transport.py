@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import aiohttp
+from multidict import CIMultiDict
 from yarl import URL
 
 from ._config import MAX_RESPONSE_BYTES
@@ -34,7 +35,11 @@ class Transport:
         session: aiohttp.ClientSession | None = None,
         max_body: int = MAX_RESPONSE_BYTES,
     ) -> None:
-        self._headers = dict(headers)
+        # Built once: aiohttp copies session headers into each request's own
+        # CIMultiDict, and converts a plain dict passed per request first.
+        self._headers = CIMultiDict(headers)
+        # Our own session carries the headers itself; a lent one gets them per request.
+        self._request_headers: CIMultiDict[str] | None = None if session is None else self._headers
         self._timeout_seconds = timeout
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._pool_size = pool_size
@@ -65,6 +70,7 @@ class Transport:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._pool_size),
                 timeout=self._timeout,
+                headers=self._headers,
             )
         return self._session
 
@@ -83,7 +89,7 @@ class Transport:
         try:
             async with session.get(
                 URL(url, encoded=True),
-                headers=self._headers,
+                headers=self._request_headers,
                 timeout=self._timeout,
                 allow_redirects=False,
                 raise_for_status=False,

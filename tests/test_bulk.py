@@ -8,7 +8,7 @@ from contextlib import aclosing
 
 import pytest
 
-from telnyx_async._bulk import bounded_map
+from telnyx_async._bulk import bounded_each, bounded_map
 
 
 class Probe:
@@ -199,3 +199,71 @@ async def test_empty_input() -> None:
     empty: list[int] = []
     assert [pair async for pair in bounded_map(empty, probe, concurrency=4)] == []
     assert probe.calls == []
+
+
+async def test_each_calls_the_sink_for_every_item_within_the_bound() -> None:
+    """bounded_each hands every result to the sink, never exceeding the concurrency."""
+    probe = Probe(delay=0.001)
+    seen: dict[int, str] = {}
+    await bounded_each(range(60), probe, seen.__setitem__, concurrency=6)
+    assert seen == {i: f"r{i}" for i in range(60)}
+    assert probe.max_in_flight == 6
+
+
+async def test_each_captures_or_fails_fast() -> None:
+    """Captured errors reach the sink; any other error cancels the rest and is raised as is."""
+    seen: dict[int, str | LookupError] = {}
+    await bounded_each(
+        range(10), Probe(fail={4}), seen.__setitem__, concurrency=3, capture=LookupError
+    )
+    assert isinstance(seen[4], LookupError)
+    assert len(seen) == 10
+
+    probe = Probe(delay=0.01, fail={1})
+    with pytest.raises(LookupError, match="item 1"):
+        await bounded_each(range(100), probe, lambda i, r: None, concurrency=4)
+    assert probe.cancelled >= 1
+    assert len(probe.calls) < 100
+    assert _engine_tasks() == []
+
+
+async def test_each_cancelled_caller_takes_its_workers_down() -> None:
+    """Cancelling the awaiting task cancels every worker and leaves none behind."""
+    probe = Probe(delay=10.0)
+    task = asyncio.ensure_future(bounded_each(range(100), probe, lambda i, r: None, concurrency=5))
+    await asyncio.sleep(0.01)
+    assert probe.in_flight == 5
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert probe.cancelled == 5
+    assert _engine_tasks() == []
+
+
+async def test_each_on_empty_input_returns_at_once() -> None:
+    """No items: no fetch, no sink call."""
+    probe = Probe()
+    calls: list[object] = []
+    await bounded_each([], probe, lambda i, r: calls.append(r), concurrency=3)
+    assert probe.calls == []
+    assert calls == []
+
+
+async def test_async_input_read_ahead_is_bounded() -> None:
+    """With an async iterable too, pulled minus yielded never exceeds the concurrency."""
+    pulled = 0
+
+    async def ids() -> AsyncIterator[int]:
+        nonlocal pulled
+        for i in range(100_000):
+            pulled += 1
+            yield i
+
+    yielded = 0
+    async with aclosing(bounded_map(ids(), Probe(), concurrency=4)) as results:
+        async for _ in results:
+            yielded += 1
+            await asyncio.sleep(0)
+            assert pulled - yielded <= 4
+            if yielded == 100:
+                break
