@@ -27,6 +27,7 @@ from ._errors import (
     TelnyxError,
     UnprocessableEntityError,
 )
+from ._loop import run
 from ._models import AnchorsiteOverride, Connection
 from ._retry import RetryPolicy
 from ._session import TelnyxSession
@@ -59,4 +60,5 @@ __all__ = [
     "TelnyxSession",
     "UnprocessableEntityError",
     "__version__",
+    "run",
 ]

@@ -21,6 +21,7 @@ import msgspec
 
 from ._config import API_KEY_ENV, BASE_URL_ENV, DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES
 from ._errors import APIStatusError, TelnyxError
+from ._loop import run
 from ._models import Connection
 from ._progress import make_progress
 from ._retry import RetryPolicy
@@ -147,7 +148,7 @@ def _session(args: argparse.Namespace) -> TelnyxSession:
 
 
 def _cmd_get(args: argparse.Namespace) -> int:
-    return asyncio.run(_get(_session(args), args.ids))
+    return run(_get(_session(args), args.ids))
 
 
 async def _get(telnyx: TelnyxSession, ids: list[str]) -> int:
@@ -191,7 +192,7 @@ def _cmd_bulk(args: argparse.Namespace) -> int:
                 raise UsageError(f"cannot read ids from {args.file}: {exc.strerror}") from exc
             ids, total = read_ids(stream), _count_ids(path)
         out = _open_output(stack, args.output)
-        return asyncio.run(
+        return run(
             _with_session(
                 telnyx,
                 ids,
@@ -240,7 +241,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             out = _open_output(stack, args.output)
         else:
             out = stack.enter_context(open(os.devnull, "wb"))
-        return asyncio.run(_demo(args, out))
+        return run(_demo(args, out))
 
 
 async def _demo(args: argparse.Namespace, out: IO[bytes]) -> int:
@@ -308,7 +309,7 @@ def _cmd_fake_server(args: argparse.Namespace) -> int:
     if args.ids_file:
         Path(args.ids_file).write_text("".join(f"{i}\n" for i in server.ids))
     shown_key = api_key if api_key == DEFAULT_API_KEY else "<the key you passed>"
-    return asyncio.run(_serve(server, args, shown_key))
+    return run(_serve(server, args, shown_key))
 
 
 async def _serve(server: FakeTelnyx, args: argparse.Namespace, shown_key: str) -> int:

@@ -1,0 +1,33 @@
+"""Run a coroutine on uvloop when it is installed (the ``speedups`` extra), else on asyncio."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def fastest_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """Uvloop's loop factory when uvloop can be imported, else ``None`` (asyncio's default)."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """Like ``asyncio.run(main)``, but on uvloop when installed (the ``speedups`` extra).
+
+    A library cannot change the loop of an application that is already running;
+    this is for scripts and workers that start their own. The CLI uses it.
+
+    Example:
+        >>> import telnyx_async
+        >>> telnyx_async.run(main())  # doctest: +SKIP
+    """
+    with asyncio.Runner(loop_factory=fastest_loop_factory()) as runner:
+        return runner.run(main)
