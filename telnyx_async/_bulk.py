@@ -6,7 +6,8 @@ input never costs ``concurrency`` tasks) and own their tasks: an error, leaving
 early, or cancellation cancels and awaits every one of them before returning.
 
 - ``bounded_map`` yields ``(item, result)`` as results complete and pulls items
-  only as results are consumed, so its memory does not grow with the input.
+  only as results are consumed (at most ``2 * concurrency`` ahead), so its
+  memory does not grow with the input.
 - ``bounded_each`` hands each result to a callback, with no consumer in between:
   the cheaper engine when every result is kept anyway (``gather_many``).
 
@@ -70,7 +71,9 @@ async def bounded_map(
 
     Args:
         items: any iterable or async iterable, consumed lazily: at most
-            ``concurrency`` items are pulled beyond what has been yielded.
+            ``2 * concurrency`` items are pulled beyond what has been yielded
+            (``concurrency`` in flight, and at most as many again completed and
+            waiting for the consumer).
         fetch: the coroutine function run for each item.
         concurrency: the number of worker tasks, so the most ``fetch`` calls in flight.
         capture: exception types yielded as the item's result; any other exception
@@ -88,7 +91,12 @@ async def bounded_map(
     ready: deque[Any] = deque()
     consumer: asyncio.Future[None] | None = None
     parked: deque[asyncio.Future[None]] = deque()
-    outstanding = 0  # items pulled and not yet yielded: the bound on read-ahead
+    # Items pulled and not yet yielded, bounded by read_ahead. The slack beyond
+    # `concurrency` lets a worker that has just delivered a result start the next
+    # request at once instead of waiting for the consumer to run first: with a
+    # bound of exactly `concurrency`, every item cost a park and a wake-up.
+    outstanding = 0
+    read_ahead = 2 * concurrency
     workers: list[asyncio.Task[None]] = []
     running = 0
 
@@ -111,7 +119,7 @@ async def bounded_map(
         nonlocal outstanding
         try:
             while True:
-                if outstanding >= concurrency:
+                if outstanding >= read_ahead:
                     slot = loop.create_future()
                     parked.append(slot)
                     await slot

@@ -120,11 +120,13 @@ class Connections:
     ) -> AsyncGenerator[tuple[str, Connection | TelnyxError], None]:
         """Yield ``(id, Connection or TelnyxError)`` pairs as lookups complete.
 
-        ``ids`` is consumed lazily: never more than ``concurrency`` ids are pulled
-        beyond what has been yielded, so a generator of millions of ids runs in
-        constant memory. A failed lookup (after its retries) is yielded as its
-        ``TelnyxError`` and the others go on; anything else (a non-``str`` id, an
-        error raised by ``ids`` itself) stops the iteration and is raised.
+        ``ids`` is consumed lazily: never more than ``2 * concurrency`` ids are
+        pulled beyond what has been yielded (``concurrency`` in flight, at most as
+        many again finished and waiting for your loop), so a generator of
+        millions of ids runs in constant memory. A failed lookup (after its
+        retries) is yielded as its ``TelnyxError`` and the others go on;
+        anything else (a non-``str`` id, an error raised by ``ids`` itself) stops
+        the iteration and is raised.
 
         Leaving the loop early cancels the requests in flight. Wrap the iterator
         in ``contextlib.aclosing`` to have that happen at once rather than when

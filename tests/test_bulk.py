@@ -71,7 +71,7 @@ async def test_short_input_starts_only_the_workers_it_needs() -> None:
 
 
 async def test_input_is_pulled_lazily() -> None:
-    """At most `concurrency` items are pulled beyond those yielded, however slow the consumer."""
+    """At most 2 x `concurrency` items are pulled beyond those yielded, however slow the loop."""
     pulled = 0
 
     def ids() -> Iterator[int]:
@@ -85,10 +85,10 @@ async def test_input_is_pulled_lazily() -> None:
         async for _ in results:
             yielded += 1
             await asyncio.sleep(0)  # a consumer slower than the fetches
-            assert pulled - yielded <= 5
+            assert pulled - yielded <= 10
             if yielded == 200:
                 break
-    assert pulled <= 205
+    assert pulled <= 210
 
 
 async def test_async_iterable_input() -> None:
@@ -250,7 +250,7 @@ async def test_each_on_empty_input_returns_at_once() -> None:
 
 
 async def test_async_input_read_ahead_is_bounded() -> None:
-    """With an async iterable too, pulled minus yielded never exceeds the concurrency."""
+    """With an async iterable too, pulled minus yielded never exceeds 2 x concurrency."""
     pulled = 0
 
     async def ids() -> AsyncIterator[int]:
@@ -264,6 +264,6 @@ async def test_async_input_read_ahead_is_bounded() -> None:
         async for _ in results:
             yielded += 1
             await asyncio.sleep(0)
-            assert pulled - yielded <= 4
+            assert pulled - yielded <= 8
             if yielded == 100:
                 break

@@ -173,7 +173,7 @@ async def test_iter_many_pairs_ids_with_results_and_errors(server: LocalServer) 
 
 
 async def test_iter_many_is_lazy_over_a_huge_generator(server: LocalServer) -> None:
-    """A generator of ten million ids is pulled only about `concurrency` ahead."""
+    """A generator of ten million ids is pulled at most 2 x `concurrency` ahead."""
     pulled = 0
 
     def ids() -> Iterator[str]:
@@ -189,10 +189,10 @@ async def test_iter_many_is_lazy_over_a_huge_generator(server: LocalServer) -> N
     ):
         async for _ in results:
             yielded += 1
-            assert pulled - yielded <= 10
+            assert pulled - yielded <= 20
             if yielded == 100:
                 break
-    assert pulled <= 110
+    assert pulled <= 120
 
 
 async def test_iter_many_accepts_an_async_iterable(server: LocalServer) -> None:
