@@ -30,6 +30,7 @@ from .server import BenchServer
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = "bare aiohttp + json.loads"
+BASELINE_KEPT = "bare aiohttp + json.loads, results kept"
 SDK = "official SDK (httpx)"
 OURS = ("ours gather_many", "ours iter_many", "ours get + semaphore")
 UVLOOP_RUNS = (("ours iter_many", "uvloop"), (BASELINE, "uvloop"))
@@ -98,7 +99,7 @@ def throughput(
         )
     by_key = {(r["contender"], r["n"], r["c"]): r for r in rows}
     for row in rows:
-        for ref, key in ((BASELINE, "vs_bare"), (SDK, "vs_sdk")):
+        for ref, key in ((BASELINE, "vs_bare"), (BASELINE_KEPT, "vs_bare_kept"), (SDK, "vs_sdk")):
             other = by_key.get((ref, row["n"], row["c"]))
             row[key] = row["rps_median"] / other["rps_median"] if other else None
         bare = by_key.get((BASELINE, row["n"], row["c"]))
@@ -116,15 +117,15 @@ def fmt_ratio(value: float | None) -> str:
 def throughput_table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| N | C | contender | req/s median | min | max | CPU us/req | peak RSS MB "
-        "| ours/bare | CPU vs bare | /official SDK |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| ours/bare | CPU vs bare | /bare kept | /official SDK |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['n']:,} | {r['c']} | {r['contender']} | {r['rps_median']:,.0f} "
             f"| {r['rps_min']:,.0f} | {r['rps_max']:,.0f} | {r['cpu_us_per_request']:,.0f} "
             f"| {r['rss_peak_mb']:.0f} | {fmt_ratio(r['vs_bare'])} | {fmt_ratio(r['cpu_vs_bare'])} "
-            f"| {fmt_ratio(r['vs_sdk'])} |"
+            f"| {fmt_ratio(r['vs_bare_kept'])} | {fmt_ratio(r['vs_sdk'])} |"
         )
     return "\n".join(lines)
 
@@ -244,7 +245,9 @@ pinned to core {report["server_core"]}; each client runs in a fresh process pinn
 {report["client_core"]}. {report["rounds"]} interleaved rounds; medians, with min and max.
 "CPU us/req" is the client process's CPU time per request; "ours/bare" divides a contender's
 median throughput by bare aiohttp + `json.loads` at the same N and C; "CPU vs bare" divides the
-CPU per request the same way (lower is better).
+CPU per request the same way (lower is better); "/bare kept" divides by bare aiohttp that keeps
+every decoded result in a list, which is what `gather_many` does (the plain bare contender
+drops each result once decoded).
 
 {"![throughput and CPU per request](benchmarks.png)" if chart_ok else ""}
 
