@@ -39,24 +39,8 @@ async def _pool(n: int, c: int, one: Callable[[str], Awaitable[object]]) -> int:
     return done
 
 
-async def bare_aiohttp_json(url: str, n: int, c: int) -> int:
-    import aiohttp
-
-    connector = aiohttp.TCPConnector(limit=c)
-    async with aiohttp.ClientSession(headers=HEADERS, connector=connector) as session:
-        prefix = f"{url}/connections/"
-
-        async def one(conn_id: str) -> object:
-            async with session.get(prefix + conn_id) as resp:
-                if resp.status != 200:
-                    raise RuntimeError(resp.status)
-                return json.loads(await resp.read())["data"]
-
-        return await _pool(n, c, one)
-
-
-async def bare_aiohttp_json_kept(url: str, n: int, c: int) -> int:
-    """Bare aiohttp that keeps every decoded result, as gather_many does (apples to apples)."""
+async def _bare(url: str, n: int, c: int, decode: Callable[[bytes], object], keep: bool) -> int:
+    """Hand-written aiohttp: headers on the session, read the body, decode it."""
     import aiohttp
 
     kept: list[object] = []
@@ -68,29 +52,32 @@ async def bare_aiohttp_json_kept(url: str, n: int, c: int) -> int:
             async with session.get(prefix + conn_id) as resp:
                 if resp.status != 200:
                     raise RuntimeError(resp.status)
-                kept.append(json.loads(await resp.read())["data"])
-                return None
+                result = decode(await resp.read())
+            if keep:
+                kept.append(result)
+            return result
 
-        await _pool(n, c, one)
-    return len(kept)
+        done = await _pool(n, c, one)
+    return len(kept) if keep else done
+
+
+def _json_data(body: bytes) -> object:
+    return json.loads(body)["data"]
+
+
+async def bare_aiohttp_json(url: str, n: int, c: int) -> int:
+    return await _bare(url, n, c, _json_data, keep=False)
+
+
+async def bare_aiohttp_json_kept(url: str, n: int, c: int) -> int:
+    """Bare aiohttp that keeps every decoded result, as gather_many does (apples to apples)."""
+    return await _bare(url, n, c, _json_data, keep=True)
 
 
 async def bare_aiohttp_msgspec(url: str, n: int, c: int) -> int:
-    import aiohttp
-
     from telnyx_async._models import CONNECTION_DECODER
 
-    connector = aiohttp.TCPConnector(limit=c)
-    async with aiohttp.ClientSession(headers=HEADERS, connector=connector) as session:
-        prefix = f"{url}/connections/"
-
-        async def one(conn_id: str) -> object:
-            async with session.get(prefix + conn_id) as resp:
-                if resp.status != 200:
-                    raise RuntimeError(resp.status)
-                return CONNECTION_DECODER.decode(await resp.read()).data
-
-        return await _pool(n, c, one)
+    return await _bare(url, n, c, lambda body: CONNECTION_DECODER.decode(body).data, keep=False)
 
 
 async def _sdk(url: str, n: int, c: int, *, aiohttp_transport: bool) -> int:

@@ -151,15 +151,16 @@ async def test_concurrency_is_capped_at_the_pool_size(server: LocalServer) -> No
     assert server.max_in_flight == 5
 
 
+async def missing_is_404(request: web.Request, server: LocalServer) -> web.StreamResponse:
+    """Answer 404 for the id "missing", the example connection for any other."""
+    if request.raw_path.endswith("/missing"):
+        return web.Response(status=404, body=error_body("10005", "Resource not found", "x"))
+    return await ok_handler(request, server)
+
+
 async def test_iter_many_pairs_ids_with_results_and_errors(server: LocalServer) -> None:
     """Failed ids are yielded with their TelnyxError; the rest still succeed."""
-
-    async def handler(request: web.Request, server: LocalServer) -> web.StreamResponse:
-        if request.raw_path.endswith("/missing"):
-            return web.Response(status=404, body=error_body("10005", "Resource not found", "x"))
-        return await ok_handler(request, server)
-
-    server.handler = handler
+    server.handler = missing_is_404
     async with make(server) as telnyx:
         results = {
             conn_id: result
@@ -246,13 +247,7 @@ async def test_gather_many_fails_fast_and_cancels_the_rest(server: LocalServer) 
 
 async def test_gather_many_return_exceptions_fills_each_position(server: LocalServer) -> None:
     """With return_exceptions=True failed positions hold their exception, in order."""
-
-    async def handler(request: web.Request, server: LocalServer) -> web.StreamResponse:
-        if request.raw_path.endswith("/missing"):
-            return web.Response(status=404, body=error_body("10005", "Resource not found", "x"))
-        return await ok_handler(request, server)
-
-    server.handler = handler
+    server.handler = missing_is_404
     async with make(server) as telnyx:
         results = await telnyx.connections.gather_many(
             ["1", "missing", "2", "missing"], return_exceptions=True
