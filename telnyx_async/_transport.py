@@ -86,6 +86,9 @@ class Transport:
             ResponseTooLargeError: a successful response's body exceeds the limit.
         """
         session = self._session if self._session is not None else self._open()
+        if not self._owns_session and session.closed:
+            # aiohttp would raise a bare RuntimeError; name the cause instead.
+            raise TelnyxError("the aiohttp session passed as session= has been closed")
         try:
             async with session.get(
                 URL(url, encoded=True),

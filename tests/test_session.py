@@ -591,6 +591,16 @@ async def test_lent_session_is_used_and_never_closed(server: LocalServer) -> Non
             assert resp.status == 200
 
 
+async def test_closed_lent_session_is_a_clear_error(server: LocalServer) -> None:
+    """A lent aiohttp session closed by its owner gives a TelnyxError naming it."""
+    client = aiohttp.ClientSession()
+    async with make(server, session=client) as telnyx:
+        await client.close()
+        with pytest.raises(TelnyxError, match="session= has been closed"):
+            await telnyx.connections.get("1")
+    assert server.requests == []
+
+
 async def test_lent_session_pool_limit_caps_concurrency(server: LocalServer) -> None:
     """A lent session's connector limit bounds bulk concurrency too."""
     gated(server, 3)
