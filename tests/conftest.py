@@ -1,14 +1,81 @@
-"""Shared fixtures: the spec's example body and a real aiohttp.web server on 127.0.0.1."""
+"""Shared fixtures: the spec's example body and a real aiohttp.web server on 127.0.0.1.
+
+Also the guard that keeps the suite hermetic: an audit hook records every file
+the tests open in the folder around the repository (where ``../shared`` lives on
+the developers' machines), and the run fails if there is any.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
+
+ROOT: Path = Path(__file__).resolve().parents[1]
+"""The repository's root: everything the tests read lives under it."""
+SPEC_PATH: Path = ROOT / "spec" / "connections-openapi.yml"
+"""The project's own copy of the OpenAPI spec (see spec/README.md for its origin)."""
+
+_ALLOWED_ROOTS: tuple[str, ...] = tuple(
+    str(Path(p).resolve()) + os.sep
+    for p in {str(ROOT), tempfile.gettempdir(), sys.prefix, sys.base_prefix, sys.exec_prefix}
+)
+
+
+def reads_outside_repo(path: object, *, root: Path = ROOT) -> bool:
+    """Whether opening ``path`` reads beside the repository (``../shared`` and its like).
+
+    Paths in the repository, the temporary directory and the Python installation
+    are fine; so is anything not under the repository's parent folder (system
+    files, the user's caches). File descriptors are not paths.
+    """
+    if isinstance(path, int):
+        return False
+    text = os.fsdecode(path) if isinstance(path, str | bytes) else str(path)
+    full = os.path.abspath(text) + os.sep
+    if not full.startswith(str(root.parent) + os.sep):
+        return False
+    parent = str(root.parent) + os.sep
+    # A temporary or Python folder that holds the repository's parent (a clone in
+    # /tmp, say) would exempt everything beside it: only narrower ones count.
+    allowed = (*(a for a in _ALLOWED_ROOTS if not parent.startswith(a)), str(root) + os.sep)
+    return not full.startswith(allowed)
+
+
+OUTSIDE_READS: list[str] = []
+"""Paths beside the repository opened during this run; any entry fails the run."""
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if event == "open" and args and reads_outside_repo(args[0]):
+        OUTSIDE_READS.append(os.fsdecode(args[0]))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Install the audit hook once per run (audit hooks cannot be removed)."""
+    if not getattr(sys, "_telnyx_async_audit", False):
+        sys.addaudithook(_audit)
+        sys._telnyx_async_audit = True  # type: ignore[attr-defined]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when a test or benchmark read a file from beside the repository."""
+    if OUTSIDE_READS:
+        sys.stderr.write(
+            "\nthe suite read files outside the repository (copy them in instead):\n  "
+            + "\n  ".join(sorted(set(OUTSIDE_READS)))
+            + "\n"
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
 
 API_KEY = "KEYtest_0123456789abcdefSECRET"
 """A recognisable fake key: tests assert it never shows up in output."""

@@ -6,7 +6,6 @@ import asyncio
 import json
 from collections import Counter
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -25,13 +24,9 @@ from telnyx_async import (
 )
 from telnyx_async.testing import RECORD_TYPES, FakeTelnyx, Faults, generate_connections
 
-from .conftest import SleepRecorder
+from .conftest import SPEC_PATH, SleepRecorder
 
-SPEC = yaml.safe_load(
-    (
-        Path(__file__).resolve().parents[2] / "shared" / "spec" / "connections-openapi.yml"
-    ).read_text()
-)
+SPEC = yaml.safe_load(SPEC_PATH.read_text())
 
 
 def spec_validator(pointer: str) -> jsonschema.protocols.Validator:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import msgspec
 import pytest
 
 from telnyx_async import AnchorsiteOverride, Connection
 
-SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec" / "connections-openapi.yml"
-SPEC_TEXT = SPEC.read_text() if SPEC.exists() else ""
+from .conftest import SPEC_PATH
+
+SPEC = SPEC_PATH
+SPEC_TEXT = SPEC.read_text()
 
 
 def _schema_block(name: str) -> str:
@@ -19,11 +20,6 @@ def _schema_block(name: str) -> str:
     match = re.search(rf"^    {name}:\n((?:^      .*\n|^\s*\n)+)", SPEC_TEXT, re.MULTILINE)
     assert match, f"schema {name} not found in {SPEC}"
     return match.group(1)
-
-
-@pytest.fixture(autouse=True)
-def _need_spec() -> None:
-    assert SPEC_TEXT, f"the spec must be beside the repo at {SPEC}"
 
 
 def test_every_spec_field_is_on_the_model() -> None:
