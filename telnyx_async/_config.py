@@ -19,7 +19,9 @@ DEFAULT_POOL_SIZE: Final = 100
 DEFAULT_CONCURRENCY: Final = 50
 """Most requests a bulk call keeps in flight."""
 MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
-"""Largest response body read; a connection is well under 1 KiB."""
+"""Largest response body read, counted after decompression; a connection is well under 1 KiB."""
+MAX_MESSAGE_TEXT_CHARS: Final = 200
+"""Longest piece of outside text (an id, a server's title or detail) put into a message."""
 
 API_KEY_ENV: Final = "TELNYX_API_KEY"
 BASE_URL_ENV: Final = "TELNYX_BASE_URL"

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    Awaitable,
+    Callable,
+    Iterable,
+)
 from typing import Literal, overload
 
 from ._bulk import bounded_each, bounded_map
@@ -24,8 +30,10 @@ class Connections:
         *,
         prefix: str,
         pool_limit: Callable[[], int | None],
+        secrets: Iterable[str] = (),
     ) -> None:
         self._send = send
+        self._secrets = secrets
         self._prefix = prefix
         self._pool_limit = pool_limit
 
@@ -50,7 +58,7 @@ class Connections:
             >>> conn = await telnyx.connections.get("1293384261075731499")  # doctest: +SKIP
         """
         status, headers, body = await self._send(self._prefix + encode_id(conn_id))
-        return decode_connection(body, status=status, headers=headers)
+        return decode_connection(body, status=status, headers=headers, secrets=self._secrets)
 
     @overload
     async def gather_many(

@@ -6,7 +6,7 @@ plain values, so the hard cases are instant table tests.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Final
 from urllib.parse import quote
 
@@ -14,18 +14,24 @@ import msgspec
 
 from ._errors import (
     APIStatusError,
+    ErrorObject,
     InvalidConnectionIdError,
     ResponseValidationError,
     status_error_class,
 )
 from ._models import CONNECTION_DECODER, ERROR_DECODER, Connection
+from ._text import redact, safe_text, shorten
 from ._version import __version__
 
 USER_AGENT: Final = f"telnyx-async/{__version__}"
 
 RawResponse = tuple[int, Mapping[str, str], bytes]
 """One HTTP answer: status, headers (looked up case-insensitively), the whole body."""
-_MAX_DETAIL_CHARS: Final = 200
+Secrets = Iterable[str]
+"""Strings that must never appear in a message (the API key): redacted wherever met.
+
+Pass a ``SecretStrings``, whose ``repr`` never shows them."""
+_EXCERPT_BYTES: Final = 4096
 
 
 def encode_id(conn_id: str) -> str:
@@ -35,10 +41,13 @@ def encode_id(conn_id: str) -> str:
     ``%``, whitespace, CR/LF, non-ASCII), so an id can never change the
     request's path, query or headers. ``"."`` and ``".."`` are refused: they
     stay unencoded and URL normalisation would resolve them as dot-segments.
+    So is a ``str`` that is not valid Unicode text (a lone surrogate such as
+    ``U+D800``): it has no UTF-8 form, so it cannot be put in a URL.
 
     Raises:
         TypeError: ``conn_id`` is not a ``str``.
-        InvalidConnectionIdError: (a ``ValueError``) it is empty, ``"."`` or ``".."``.
+        InvalidConnectionIdError: (a ``ValueError``) it is empty, ``"."``, ``".."``
+            or holds a lone surrogate.
 
     Example:
         >>> encode_id("../balance")
@@ -52,7 +61,13 @@ def encode_id(conn_id: str) -> str:
         raise InvalidConnectionIdError(
             f"connection id must be a non-empty string other than '.' or '..', got {conn_id!r}"
         )
-    return quote(conn_id, safe="")
+    try:
+        return quote(conn_id, safe="")
+    except UnicodeEncodeError:
+        raise InvalidConnectionIdError(
+            "connection id is not valid Unicode text (it holds a lone surrogate): "
+            + shorten(ascii(conn_id))
+        ) from None
 
 
 def request_headers(api_key: str) -> dict[str, str]:
@@ -72,55 +87,87 @@ def request_headers(api_key: str) -> dict[str, str]:
 
 
 def decode_connection(
-    body: bytes, *, status: int = 200, headers: Mapping[str, str] | None = None
+    body: bytes,
+    *,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+    secrets: Secrets = (),
 ) -> Connection:
     """Decode a successful ``{"data": {...}}`` response body into a ``Connection``.
 
     Raises:
-        ResponseValidationError: the body is not JSON, or a field has the wrong
-            type; the message names the field as a ``$.data...`` path.
+        ResponseValidationError: the body is not JSON, is nested too deeply to
+            decode, or a field has the wrong type; the message names the field
+            as a ``$.data...`` path.
     """
     try:
         return CONNECTION_DECODER.decode(body).data
     except msgspec.ValidationError as exc:
         problem = f"response does not match the Connection schema: {exc}"
     except msgspec.DecodeError as exc:
-        problem = f"response body is not valid JSON ({exc}): {_excerpt(body)}"
-    raise ResponseValidationError(problem, status=status, request_id=_request_id(headers)) from None
+        problem = f"response body is not valid JSON ({exc}): {_excerpt(body, secrets)}"
+    except RecursionError:
+        problem = "response body is nested too deeply to decode"
+    raise ResponseValidationError(
+        problem, status=status, request_id=_request_id(headers, secrets)
+    ) from None
 
 
-def status_error(status: int, headers: Mapping[str, str], body: bytes) -> APIStatusError:
+def status_error(
+    status: int, headers: Mapping[str, str], body: bytes, *, secrets: Secrets = ()
+) -> APIStatusError:
     """Build the exception for an error response; never raises while doing so.
 
     The documented ``ErrorResponse`` JSON gives ``.errors`` and a message made
     of the first error's title, detail and code. Any other body (an HTML page
-    from a proxy, truncated JSON) gives the right class with an excerpt of it.
+    from a proxy, truncated or too deeply nested JSON) gives the right class
+    with an excerpt of it. Server text is shortened in the message (the full,
+    redacted values stay in ``.errors``), and ``secrets`` are redacted everywhere.
     """
     try:
         errors = ERROR_DECODER.decode(body).errors
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         errors = ()
     if errors:
+        if secrets:
+            errors = tuple(_redact_error(err, secrets) for err in errors)
         first = errors[0]
-        message = ": ".join(p for p in (first.title, first.detail) if p) or "error"
+        parts = (shorten(p) for p in (first.title, first.detail) if p)
+        message = ": ".join(parts) or "error"
         if first.code:
-            message += f" (code {first.code})"
+            message += f" (code {shorten(first.code)})"
         if len(errors) > 1:
             message += f" and {len(errors) - 1} more error(s)"
     else:
-        message = _excerpt(body)
+        message = _excerpt(body, secrets)
     return status_error_class(status)(
-        message, status=status, errors=errors, request_id=_request_id(headers)
+        message, status=status, errors=errors, request_id=_request_id(headers, secrets)
     )
 
 
-def _request_id(headers: Mapping[str, str] | None) -> str | None:
-    return headers.get("x-request-id") if headers is not None else None
+def _redact_error(err: ErrorObject, secrets: Secrets) -> ErrorObject:
+    # Error path only: walking the few strings of one error object is cheap.
+    tree = msgspec.to_builtins(err)
+    cleaned = _redact_tree(tree, secrets)
+    return err if cleaned == tree else msgspec.convert(cleaned, ErrorObject)
 
 
-def _excerpt(body: bytes) -> str:
-    text = body[: _MAX_DETAIL_CHARS * 4].decode("utf-8", "replace")
+def _redact_tree(value: object, secrets: Secrets) -> object:
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, dict):
+        return {k: _redact_tree(v, secrets) for k, v in value.items()}
+    return value
+
+
+def _request_id(headers: Mapping[str, str] | None, secrets: Secrets = ()) -> str | None:
+    value = headers.get("x-request-id") if headers is not None else None
+    return safe_text(value, secrets) if value is not None else None
+
+
+def _excerpt(body: bytes, secrets: Secrets = ()) -> str:
+    # Redacted before it is cut, so a cut never leaves part of a secret behind.
+    text = redact(body[:_EXCERPT_BYTES].decode("utf-8", "replace"), secrets)
     text = " ".join(text.split())  # one line, whatever the body's layout
-    if len(text) > _MAX_DETAIL_CHARS:
-        text = text[:_MAX_DETAIL_CHARS] + "..."
+    text = shorten(text)
     return f"unexpected response body: {text!r}" if text else "empty response body"

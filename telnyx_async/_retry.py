@@ -73,7 +73,8 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     """Seconds to wait according to a ``Retry-After`` value (RFC 9110 section 10.2.3).
 
     Accepts delay-seconds (``"120"``, also ``"1.5"``) or an HTTP-date, taken
-    relative to ``now`` (a Unix time). Returns ``None`` for anything unreadable;
+    relative to ``now`` (a Unix time). Returns ``None`` for anything unreadable
+    (a date with an absurd field included: it is ignored, never raised);
     a date in the past gives ``0.0``.
 
     Example:
@@ -90,11 +91,13 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     except ValueError:
         try:
             when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+            if when.tzinfo is None:  # RFC 9110 dates are always GMT
+                return None
+            seconds = when.timestamp() - now
+        except (TypeError, ValueError, IndexError, OverflowError):
+            # OverflowError: a field too large for a C long or a datetime.
             return None
-        if when.tzinfo is None:  # RFC 9110 dates are always GMT
-            return None
-        return max(0.0, when.timestamp() - now)
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     if not math.isfinite(seconds) or seconds < 0:
         return None
     return seconds

@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Final, Self
 
 import aiohttp
+from yarl import URL
 
 from ._config import (
     API_KEY_ENV,
@@ -25,6 +26,7 @@ from ._errors import APIConnectionError, TelnyxError
 from ._protocol import RawResponse, request_headers, status_error
 from ._retry import RetryPolicy, retry_after_from
 from ._stats import SessionStats
+from ._text import SecretStrings, safe_text
 from ._transport import Transport
 
 logger: Final = logging.getLogger("telnyx_async")
@@ -88,10 +90,15 @@ class TelnyxSession:
             retry_policy if retry_policy is not None else RetryPolicy(max_retries=max_retries)
         )
         self._sleep = sleep
+        secrets = _secrets_of(key, self._base_url)
+        self._secrets = secrets
         self._transport = Transport(
-            headers=request_headers(key), timeout=timeout, pool_size=pool_size, session=session
+            headers=request_headers(key),
+            timeout=timeout,
+            pool_size=pool_size,
+            session=session,
+            secrets=secrets,
         )
-        self._requests = 0
         self._retries = 0
         self._connection_errors = 0
         self._responses: dict[int, int] = {}
@@ -99,6 +106,7 @@ class TelnyxSession:
             self._send,
             prefix=f"{self._base_url}/connections/",
             pool_limit=lambda: self._transport.pool_limit,
+            secrets=secrets,
         )
         """The Connections resource: ``get``, ``gather_many``, ``iter_many``."""
 
@@ -111,8 +119,9 @@ class TelnyxSession:
     def stats(self) -> SessionStats:
         """A snapshot of the requests, retries and responses so far."""
         return SessionStats(
-            requests=self._requests,
+            requests=self._transport.sends,
             retries=self._retries,
+            resends=self._transport.resends,
             connection_errors=self._connection_errors,
             responses=dict(self._responses),
         )
@@ -127,7 +136,6 @@ class TelnyxSession:
         transport, policy = self._transport, self._policy
         retries = 0
         while True:
-            self._requests += 1
             try:
                 status, headers, body = await transport.get(url)
             except APIConnectionError as exc:
@@ -140,7 +148,7 @@ class TelnyxSession:
                 self._responses[status] = self._responses.get(status, 0) + 1
                 if 200 <= status < 300:
                     return status, headers, body
-                error = status_error(status, headers, body)
+                error = status_error(status, headers, body, secrets=self._secrets)
                 if retries >= policy.max_retries or not policy.retries_status(status):
                     raise error
                 delay = policy.delay(
@@ -153,7 +161,7 @@ class TelnyxSession:
                 "retry %d of %d for GET %s in %.3fs after %s",
                 retries,
                 policy.max_retries,
-                url[len(self._base_url) :],
+                safe_text(url[len(self._base_url) :], self._secrets),
                 delay,
                 reason,
             )
@@ -178,3 +186,8 @@ class TelnyxSession:
         # Never the key, not even a part of it.
         state = "closed" if self.closed else "open"
         return f"<TelnyxSession base_url={self._base_url!r} {state}>"
+
+
+def _secrets_of(key: str, base_url: str) -> SecretStrings:
+    """What must never appear in a message: the key, and any password in the base URL."""
+    return SecretStrings(key, URL(base_url).password or "")

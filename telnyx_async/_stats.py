@@ -14,9 +14,20 @@ class SessionStats(msgspec.Struct, frozen=True, kw_only=True):
     """
 
     requests: int = 0
-    """HTTP attempts started, retries included."""
+    """HTTP requests sent, retries and aiohttp's own re-sends included.
+
+    Through a lent ``session=``, aiohttp's re-sends cannot be seen: there it
+    counts the attempts this library made.
+    """
     retries: int = 0
-    """Attempts that were retries of an earlier one."""
+    """Attempts that were retries of an earlier one, by this library's retry policy."""
+    resends: int = 0
+    """Requests aiohttp sent a second time on its own (counted in ``requests``).
+
+    aiohttp re-sends a GET once, at once, when a reused keep-alive connection
+    turns out to have been closed by the server before any answer (RFC 9112
+    section 9.3.1); this costs the server a request without any retry of ours.
+    """
     connection_errors: int = 0
     """Attempts that got no HTTP answer (network failure or timeout)."""
     responses: dict[int, int] = msgspec.field(default_factory=dict)

@@ -4,19 +4,38 @@ It owns the pooled ``aiohttp.ClientSession`` (created lazily, inside the running
 loop) unless the caller lent one, and turns network failures into
 ``APIConnectionError`` / ``APITimeoutError``. It neither retries nor interprets
 statuses: that is the session's and the protocol's job.
+
+What it guarantees against a hostile or broken server:
+
+- at most ``max_body`` bytes of a body are ever held, counted after
+  decompression (gzip, deflate, br: aiohttp inflates incrementally and we stop
+  reading at the cap), whatever ``Content-Length`` or the framing says;
+- nothing reachable from an exception it raises holds a secret: aiohttp's
+  exceptions in the chain lose their tracebacks (whose frames hold the request
+  headers) and their request info is redacted; messages are redacted and bounded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import contextvars
+import weakref
+from collections.abc import Iterable, Mapping
+from typing import Final
 
 import aiohttp
-from multidict import CIMultiDict
+from aiohttp import hdrs
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ._config import MAX_RESPONSE_BYTES
 from ._errors import APIConnectionError, APITimeoutError, ResponseTooLargeError, TelnyxError
 from ._protocol import RawResponse
+from ._text import REDACTED, SecretStrings, redact, safe_text
+
+_SENDS: Final[contextvars.ContextVar[list[int]]] = contextvars.ContextVar("telnyx_async_sends")
+"""Times aiohttp sent the current request (2 when it silently re-sent it)."""
+_READ_CHUNK: Final = 65536
 
 
 class Transport:
@@ -24,6 +43,12 @@ class Transport:
 
     Headers, the timeout object and the connector settings are built once here,
     never per request.
+
+    Counters (read by the session for its stats): ``sends`` counts requests that
+    went to the network, including the one re-send aiohttp makes on its own when
+    a reused keep-alive connection turns out to be closed; ``resends`` counts
+    those re-sends alone. Both are exact for our own pool; through a lent
+    ``session=`` aiohttp's re-sends cannot be seen, so ``sends`` counts attempts.
     """
 
     def __init__(
@@ -34,6 +59,7 @@ class Transport:
         pool_size: int,
         session: aiohttp.ClientSession | None = None,
         max_body: int = MAX_RESPONSE_BYTES,
+        secrets: SecretStrings | None = None,
     ) -> None:
         # Built once: aiohttp copies session headers into each request's own
         # CIMultiDict, and converts a plain dict passed per request first.
@@ -46,7 +72,12 @@ class Transport:
         self._session = session
         self._owns_session = session is None
         self._max_body = max_body
+        self._secrets = secrets if secrets is not None else SecretStrings()
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._guard: asyncio.Task[None] | None = None
+        self.sends = 0
+        self.resends = 0
 
     @property
     def closed(self) -> bool:
@@ -64,6 +95,7 @@ class Transport:
     def _open(self) -> aiohttp.ClientSession:
         if self._closed:
             raise TelnyxError("this TelnyxSession is closed; create a new one")
+        loop = asyncio.get_running_loop()
         if self._session is None:
             # Created here, on first use, so that the TelnyxSession itself can be
             # built outside a running loop (aiohttp binds a session to its loop).
@@ -71,8 +103,26 @@ class Transport:
                 connector=aiohttp.TCPConnector(limit=self._pool_size),
                 timeout=self._timeout,
                 headers=self._headers,
+                middlewares=(self._count_send,),
+            )
+            self._loop = loop
+            self._guard = loop.create_task(
+                _close_when_the_loop_ends(weakref.ref(self._session)),
+                name="telnyx_async: closes the pool when its loop shuts down",
             )
         return self._session
+
+    async def _count_send(
+        self, request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        # aiohttp calls its middlewares once per send, its own silent re-send included.
+        self.sends += 1
+        box = _SENDS.get(None)
+        if box is not None:
+            box[0] += 1
+            if box[0] > 1:
+                self.resends += 1
+        return await handler(request)
 
     async def get(self, url: str) -> RawResponse:
         """Send one GET to an already percent-encoded URL and read the whole body.
@@ -84,11 +134,21 @@ class Transport:
             APITimeoutError: the attempt took longer than the timeout.
             APIConnectionError: no complete HTTP response arrived.
             ResponseTooLargeError: a successful response's body exceeds the limit.
+            TelnyxError: the session is closed, or bound to another event loop.
         """
-        session = self._session if self._session is not None else self._open()
-        if not self._owns_session and session.closed:
-            # aiohttp would raise a bare RuntimeError; name the cause instead.
-            raise TelnyxError("the aiohttp session passed as session= has been closed")
+        session = self._session
+        if self._loop is not None and self._loop is not asyncio.get_running_loop():
+            raise self._wrong_loop()
+        if session is None:
+            session = self._open()
+        if not self._owns_session:
+            if session.closed:
+                # aiohttp would raise a bare RuntimeError; name the cause instead.
+                raise TelnyxError("the aiohttp session passed as session= has been closed")
+            self.sends += 1
+        elif session.closed:
+            session = self._reopen()
+        token = _SENDS.set([0])
         try:
             async with session.get(
                 URL(url, encoded=True),
@@ -98,44 +158,99 @@ class Transport:
                 raise_for_status=False,
             ) as resp:
                 length = resp.content_length
-                if length is not None and length <= self._max_body:
+                if (
+                    length is not None
+                    and length <= self._max_body
+                    and hdrs.CONTENT_ENCODING not in resp.headers
+                ):
                     body = await resp.read()
                 else:
+                    # Unknown length, too long, or compressed: Content-Length
+                    # then counts the compressed bytes, not what they inflate to.
                     body = await self._read_capped(resp)
                 return resp.status, resp.headers, body
         except TimeoutError as exc:
+            _scrub_chain(exc, self._secrets)
             raise APITimeoutError(
-                f"GET {_path(url)} timed out after {self._timeout_seconds:g}s"
+                f"GET {self._path(url)} timed out after {self._timeout_seconds:g}s"
             ) from exc
         except aiohttp.ClientError as exc:
-            raise APIConnectionError(f"GET {_path(url)} failed: {_describe(exc)}") from exc
+            _scrub_chain(exc, self._secrets)
+            raise APIConnectionError(
+                f"GET {self._path(url)} failed: {safe_text(_describe(exc), self._secrets)}"
+            ) from exc
+        finally:
+            _SENDS.reset(token)
+
+    def _reopen(self) -> aiohttp.ClientSession:
+        # Our pool was closed by its guard (every task of the loop was cancelled,
+        # as asyncio.run does at shutdown) while this session stayed open.
+        self._session = None
+        self._loop = None
+        return self._open()
+
+    def _wrong_loop(self) -> TelnyxError:
+        assert self._loop is not None
+        return TelnyxError(
+            "this TelnyxSession was first used in another event loop"
+            + (" (now closed)" if self._loop.is_closed() else "")
+            + "; aiohttp binds its connections to one loop, so create the TelnyxSession "
+            "inside the loop that uses it (e.g. in main() under asyncio.run)"
+        )
 
     async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
-        """Read at most ``max_body`` bytes, for bodies of unknown or excessive length.
+        """Read at most ``max_body`` decoded bytes, for bodies of unknown or excessive length.
 
         An error response keeps its first bytes (enough for a message) so that
         the caller still gets the right status error; a successful one raises.
         """
         chunks: list[bytes] = []
         size = 0
-        while chunk := await resp.content.read(65536):
+        while chunk := await resp.content.read(_READ_CHUNK):
             size += len(chunk)
             if size > self._max_body:
                 if resp.status >= 400:
                     chunks.append(chunk)
                     break
+                resp.close()  # the rest is never read: drop the connection now
                 raise ResponseTooLargeError(
-                    f"GET {_path(str(resp.url))}: response body exceeds "
-                    f"{self._max_body} bytes (HTTP {resp.status})"
+                    f"GET {self._path(str(resp.url))}: response body exceeds "
+                    f"{self._max_body} bytes after decoding (HTTP {resp.status})"
                 )
             chunks.append(chunk)
         return b"".join(chunks)[: self._max_body]
+
+    def _path(self, url: str) -> str:
+        return safe_text(_path(url), self._secrets)
 
     async def close(self) -> None:
         """Close the pool if this transport created it; idempotent."""
         self._closed = True
         session, self._session = self._session, None
-        if session is not None and self._owns_session:
+        guard, self._guard = self._guard, None
+        if self._loop is not None and self._loop is not asyncio.get_running_loop():
+            return  # the pool's loop is gone: its guard closed the pool at shutdown
+        if guard is not None:
+            guard.cancel()
+            await asyncio.wait([guard])  # it closes the pool; no task outlives close()
+        if session is not None and self._owns_session and not session.closed:
+            await session.close()
+
+
+async def _close_when_the_loop_ends(session_ref: weakref.ref[aiohttp.ClientSession]) -> None:
+    """Wait forever; when cancelled (loop shutdown), close the pool if it still exists.
+
+    ``asyncio.run`` and ``asyncio.Runner`` cancel every remaining task before
+    closing the loop: this is our one chance to close the pooled sockets in the
+    loop that owns them, for a TelnyxSession that outlives its loop. Only a weak
+    reference is held, so a forgotten session is still collected (with aiohttp's
+    "Unclosed client session" warning).
+    """
+    try:
+        await asyncio.get_running_loop().create_future()
+    finally:
+        session = session_ref()
+        if session is not None and not session.closed:
             await session.close()
 
 
@@ -148,5 +263,38 @@ def _path(url: str) -> str:
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc)
+    # ClientResponseError's str() appends the request URL; its message is enough.
+    text = exc.message if isinstance(exc, aiohttp.ClientResponseError) else str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _scrub_chain(exc: BaseException, secrets: Iterable[str]) -> None:
+    """Make aiohttp's exceptions safe to keep as our exception's cause.
+
+    Their tracebacks are dropped (aiohttp's frames hold the request headers as
+    locals, which ``traceback`` with ``capture_locals`` or an error reporter
+    would record) and any ``RequestInfo`` they carry gets redacted headers;
+    type and message stay.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.__traceback__ = None
+        if isinstance(current, aiohttp.ClientResponseError):
+            info = current.request_info
+            clean = aiohttp.RequestInfo(
+                info.url, info.method, _redacted_headers(info.headers, secrets), info.real_url
+            )
+            current.request_info = clean
+            current.history = ()
+            current.args = tuple(clean if a is info else a for a in current.args)
+        current = current.__cause__ or current.__context__
+
+
+def _redacted_headers(headers: Mapping[str, str], secrets: Iterable[str]) -> CIMultiDictProxy[str]:
+    clean: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers.items():
+        sensitive = name.lower() in ("authorization", "proxy-authorization", "cookie")
+        clean.add(name, REDACTED if sensitive else redact(value, secrets))
+    return CIMultiDictProxy(clean)
