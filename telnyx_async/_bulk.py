@@ -66,6 +66,7 @@ async def bounded_map(
     *,
     concurrency: int,
     capture: type[E] | tuple[type[E], ...] = (),
+    fatal: type[BaseException] | tuple[type[BaseException], ...] = (),
 ) -> AsyncGenerator[tuple[T, R | E], None]:
     """Yield ``(item, fetch(item))`` in completion order, at most ``concurrency`` at once.
 
@@ -78,6 +79,8 @@ async def bounded_map(
         concurrency: the number of worker tasks, so the most ``fetch`` calls in flight.
         capture: exception types yielded as the item's result; any other exception
             (from ``fetch`` or from the input) cancels the rest and is raised as is.
+        fatal: exception types that end the run even when ``capture`` covers them
+            (an error that every other item would meet too).
 
     Example:
         >>> async for item, result in bounded_map(range(10), work, concurrency=4):  # doctest: +SKIP
@@ -133,6 +136,8 @@ async def bounded_map(
                     spawn()
                 try:
                     result: object = await fetch(item)
+                except fatal:
+                    raise
                 except capture as exc:
                     result = exc
                 deliver((item, result))
@@ -179,11 +184,13 @@ async def bounded_each(
     *,
     concurrency: int,
     capture: type[E] | tuple[type[E], ...] = (),
+    fatal: type[BaseException] | tuple[type[BaseException], ...] = (),
 ) -> None:
     """Call ``sink(item, fetch(item))`` for every item, at most ``concurrency`` at once.
 
-    Returns when every item is done. An exception not in ``capture`` cancels the
-    other workers and is raised as is (not wrapped in an ``ExceptionGroup``).
+    Returns when every item is done. An exception not in ``capture``, or in
+    ``fatal``, cancels the other workers and is raised as is (not wrapped in an
+    ``ExceptionGroup``).
     """
     _check_concurrency(concurrency)
     loop = asyncio.get_running_loop()
@@ -200,6 +207,8 @@ async def bounded_each(
                     spawn()
                 try:
                     result: object = await fetch(item)
+                except fatal:
+                    raise
                 except capture as exc:
                     result = exc
                 sink(item, result)

@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any, Final, TextIO
 import msgspec
 
 from ._config import API_KEY_ENV, BASE_URL_ENV, DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES
-from ._errors import APIStatusError, TelnyxError
+from ._errors import APIStatusError, AuthenticationError, TelnyxError
 from ._loop import run
 from ._models import Connection
 from ._progress import make_progress
@@ -91,6 +91,7 @@ async def run_bulk(
     """
     display = make_progress(err, total, enabled=progress)
     ok = failed = mismatched = 0
+    rejected: AuthenticationError | None = None
     interrupted = False
     start = time.perf_counter()
     try:
@@ -109,6 +110,12 @@ async def run_bulk(
                 display.advance(failed=is_error)
     except asyncio.CancelledError:
         interrupted = True
+    except AuthenticationError as exc:
+        # A wrong key fails every id alike: the library stopped the run at the first.
+        rejected = exc
+        if exc.conn_id is not None:
+            out.write(result_line(exc.conn_id, exc))
+            failed += 1
     finally:
         out.flush()
         display.close()
@@ -120,6 +127,11 @@ async def run_bulk(
         f"ok {ok}, failed {failed}, retries {stats.retries}, "
         f"elapsed {elapsed:.2f}s, {rate:,.0f} requests/s\n"
     )
+    if rejected is not None:
+        err.write(
+            f"stopped: the API rejected the key ({rejected}); the remaining ids were not "
+            "looked up\n"
+        )
     if check is not None and not interrupted:
         if ok == len(check) and not failed and not mismatched:
             err.write(f"verified: all {ok} connections came back intact despite the faults\n")

@@ -20,8 +20,21 @@ DEFAULT_CONCURRENCY: Final = 50
 """Most requests a bulk call keeps in flight."""
 MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
 """Largest response body read, counted after decompression; a connection is well under 1 KiB."""
+MAX_ERROR_BODY_BYTES: Final = 64 * 1024
+"""Most bytes of an error response's body kept: enough for any ``ErrorResponse`` and an excerpt."""
 MAX_MESSAGE_TEXT_CHARS: Final = 200
 """Longest piece of outside text (an id, a server's title or detail) put into a message."""
+
+DEFAULT_MAX_RATE_LIMIT_WAIT: Final = 60.0
+"""Longest one call waits on the rate limit (pacing and 429 pauses together), in seconds."""
+DEFAULT_RATE_LIMIT_PAUSE: Final = 1.0
+"""Seconds the session pauses after a 429 that gives no advice on when to retry."""
+DEFAULT_RETRY_BUDGET_RATIO: Final = 0.5
+"""Retry tokens earned per success: every retry is allowed up to ~33% failures."""
+DEFAULT_RETRY_BUDGET_MAX: Final = 20.0
+"""Most retry tokens banked: an outage costs at most this many retries, plus the floor."""
+DEFAULT_RETRY_BUDGET_FLOOR: Final = 1.0
+"""Retry tokens earned per second without any success, so a failing session still probes."""
 
 API_KEY_ENV: Final = "TELNYX_API_KEY"
 BASE_URL_ENV: Final = "TELNYX_BASE_URL"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import copy
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -13,7 +15,7 @@ from typing import Literal, overload
 
 from ._bulk import bounded_each, bounded_map
 from ._config import DEFAULT_CONCURRENCY
-from ._errors import TelnyxError
+from ._errors import APITimeoutError, AuthenticationError, TelnyxError
 from ._models import Connection
 from ._protocol import RawResponse, decode_connection, encode_id
 
@@ -26,7 +28,7 @@ class Connections:
 
     def __init__(
         self,
-        send: Callable[[str], Awaitable[RawResponse]],
+        send: Callable[[str, float | None], Awaitable[RawResponse]],
         *,
         prefix: str,
         pool_limit: Callable[[], int | None],
@@ -34,31 +36,72 @@ class Connections:
     ) -> None:
         self._send = send
         self._secrets = secrets
+        # Single flight: the lookup in progress for each URL, shared by concurrent callers.
+        self._in_flight: dict[str, asyncio.Future[Connection]] = {}
         self._prefix = prefix
         self._pool_limit = pool_limit
 
-    async def get(self, conn_id: str) -> Connection:
+    async def get(self, conn_id: str, *, deadline: float | None = None) -> Connection:
         """Retrieve one connection (``GET /connections/{id}``), retrying transient failures.
+
+        Concurrent calls for the same id on one session share one HTTP request
+        (single flight): a service resolving the same connection for many
+        incoming calls at once sends one request.
 
         Args:
             conn_id: the connection's id, e.g. ``"1293384261075731499"``. It is
                 percent-encoded as one path segment, whatever it contains.
+            deadline: seconds the whole call may take (pacing, attempts and
+                backoff together); ``None`` for no bound beyond each attempt's
+                ``timeout``. A wait that would end after it fails at once.
 
         Returns:
             The decoded ``Connection``.
 
         Raises:
             TypeError: ``conn_id`` is not a ``str``.
-            InvalidConnectionIdError: (a ``ValueError``) it is empty, ``"."`` or ``".."``.
+            InvalidConnectionIdError: (a ``ValueError``) it is empty, ``"."``, ``".."``
+                or not valid Unicode.
             NotFoundError: no such connection (and the other ``APIStatusError`` subclasses).
             APIConnectionError: the network failed on every attempt.
+            APITimeoutError: an attempt timed out every time, or ``deadline`` ran out.
             ResponseValidationError: the API's answer does not match the schema.
 
         Example:
             >>> conn = await telnyx.connections.get("1293384261075731499")  # doctest: +SKIP
         """
-        status, headers, body = await self._send(self._prefix + encode_id(conn_id))
-        return decode_connection(body, status=status, headers=headers, secrets=self._secrets)
+        return await self._get(conn_id, _deadline_at(deadline))
+
+    async def _get(self, conn_id: str, deadline_at: float | None) -> Connection:
+        url = self._prefix + encode_id(conn_id)
+        in_flight = self._in_flight
+        while (shared := in_flight.get(url)) is not None:
+            try:
+                return await _follow(shared, deadline_at)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if shared.cancelled() and task is not None and not task.cancelling():
+                    continue  # the caller that was fetching it was cancelled: take over
+                raise
+        mine: asyncio.Future[Connection] = asyncio.get_running_loop().create_future()
+        in_flight[url] = mine
+        try:
+            status, headers, body = await self._send(url, deadline_at)
+            conn = decode_connection(body, status=status, headers=headers, secrets=self._secrets)
+        except asyncio.CancelledError:
+            mine.cancel()
+            raise
+        except BaseException as exc:
+            if isinstance(exc, TelnyxError):
+                exc.conn_id = conn_id
+            mine.set_exception(exc)
+            mine.exception()  # retrieved: no "never retrieved" warning without followers
+            raise
+        else:
+            mine.set_result(conn)
+            return conn
+        finally:
+            del in_flight[url]
 
     @overload
     async def gather_many(
@@ -67,6 +110,7 @@ class Connections:
         *,
         concurrency: int = ...,
         return_exceptions: Literal[False] = ...,
+        deadline: float | None = ...,
     ) -> list[Connection]: ...
 
     @overload
@@ -76,6 +120,7 @@ class Connections:
         *,
         concurrency: int = ...,
         return_exceptions: bool,
+        deadline: float | None = ...,
     ) -> list[Connection | BaseException]: ...
 
     async def gather_many(
@@ -84,6 +129,7 @@ class Connections:
         *,
         concurrency: int = DEFAULT_CONCURRENCY,
         return_exceptions: bool = False,
+        deadline: float | None = None,
     ) -> list[Connection] | list[Connection | BaseException]:
         """Retrieve many connections concurrently; results in the order of ``ids``.
 
@@ -98,9 +144,13 @@ class Connections:
             return_exceptions: ``False`` (default): the first failure, after its
                 retries, cancels the other requests and is raised. ``True``: each
                 failed position holds its exception and every id is tried.
+            deadline: seconds the whole call may take; ids still pending when it
+                runs out fail with ``APITimeoutError``.
 
         Raises:
             TypeError: ``ids`` is a single string, or holds something other than ``str``.
+            AuthenticationError: a 401, even with ``return_exceptions=True``: the key
+                is wrong for every id, so the run stops at the first one.
 
         Example:
             >>> conns = await telnyx.connections.gather_many(ids, concurrency=64)  # doctest: +SKIP
@@ -114,17 +164,23 @@ class Connections:
             if not isinstance(conn_id, str):
                 raise TypeError(f"connection ids must be str, got {type(conn_id).__name__}")
         found: dict[str, Connection | BaseException] = {}
+        deadline_at = _deadline_at(deadline)
         await bounded_each(
             dict.fromkeys(ordered),
-            self.get,
+            lambda conn_id: self._get(conn_id, deadline_at),
             found.__setitem__,
             concurrency=self._concurrency(concurrency),
             capture=Exception if return_exceptions else (),
+            fatal=AuthenticationError,
         )
         return [found[conn_id] for conn_id in ordered]
 
     def iter_many(
-        self, ids: Ids, *, concurrency: int = DEFAULT_CONCURRENCY
+        self,
+        ids: Ids,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        deadline: float | None = None,
     ) -> AsyncGenerator[tuple[str, Connection | TelnyxError], None]:
         """Yield ``(id, Connection or TelnyxError)`` pairs as lookups complete.
 
@@ -134,7 +190,11 @@ class Connections:
         millions of ids runs in constant memory. A failed lookup (after its
         retries) is yielded as its ``TelnyxError`` and the others go on;
         anything else (a non-``str`` id, an error raised by ``ids`` itself) stops
-        the iteration and is raised.
+        the iteration and is raised. So does an ``AuthenticationError`` (401):
+        a wrong key fails every id the same way.
+
+        ``deadline`` bounds the whole iteration, in seconds from the call: every
+        id still pending when it runs out is yielded with an ``APITimeoutError``.
 
         Leaving the loop early cancels the requests in flight. Wrap the iterator
         in ``contextlib.aclosing`` to have that happen at once rather than when
@@ -148,8 +208,13 @@ class Connections:
             ...             print(conn_id, "failed:", result)
         """
         _reject_single_string(ids)
+        deadline_at = _deadline_at(deadline)
         return bounded_map(
-            ids, self.get, concurrency=self._concurrency(concurrency), capture=TelnyxError
+            ids,
+            lambda conn_id: self._get(conn_id, deadline_at),
+            concurrency=self._concurrency(concurrency),
+            capture=TelnyxError,
+            fatal=AuthenticationError,
         )
 
     def _concurrency(self, requested: int) -> int:
@@ -165,3 +230,25 @@ def _reject_single_string(ids: object) -> None:
         raise TypeError(
             "ids must be an iterable of connection ids, not a single string; use get() for one id"
         )
+
+
+def _deadline_at(deadline: float | None) -> float | None:
+    """The loop-clock instant a call started now with ``deadline`` seconds must end."""
+    if deadline is None:
+        return None
+    if not deadline > 0:
+        raise ValueError(f"deadline must be > 0 seconds, got {deadline!r}")
+    return asyncio.get_running_loop().time() + deadline
+
+
+async def _follow(shared: asyncio.Future[Connection], deadline_at: float | None) -> Connection:
+    """Wait for another caller's lookup of the same id; its error is raised as a copy."""
+    try:
+        if deadline_at is None:
+            return await asyncio.shield(shared)
+        async with asyncio.timeout_at(deadline_at):
+            return await asyncio.shield(shared)
+    except TelnyxError as exc:
+        raise copy.copy(exc) from exc.__cause__
+    except TimeoutError:  # our own deadline: the shared lookup goes on for the others
+        raise APITimeoutError("the lookup did not complete within its deadline") from None

@@ -57,7 +57,26 @@ class ErrorObject(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
 
 class TelnyxError(Exception):
-    """Root of every exception this library raises on purpose."""
+    """Root of every exception this library raises on purpose.
+
+    Errors about a request also say which one and how hard the library tried:
+
+    Attributes:
+        request: e.g. ``"GET /v2/connections/1293384261075731499"`` (the id shortened
+            when long), or ``None``.
+        conn_id: the connection id looked up, or ``None``.
+        attempts: HTTP attempts made for it (retries included), or ``0``.
+    """
+
+    request: str | None = None
+    conn_id: str | None = None
+    attempts: int = 0
+
+    def _context(self) -> str:
+        if self.request is None:
+            return ""
+        tried = f", after {self.attempts} attempts" if self.attempts > 1 else ""
+        return f" ({self.request}{tried})"
 
 
 class InvalidConnectionIdError(TelnyxError, ValueError):
@@ -92,9 +111,16 @@ class ResponseTooLargeError(TelnyxError):
 class APIConnectionError(TelnyxError):
     """The request got no HTTP answer: refused, reset, DNS, TLS, a dropped connection."""
 
+    def __str__(self) -> str:
+        tried = f" (after {self.attempts} attempts)" if self.attempts > 1 else ""
+        return f"{self.args[0] if self.args else ''}{tried}"
 
-class APITimeoutError(APIConnectionError):
-    """One attempt took longer than the session's ``timeout``."""
+
+class APITimeoutError(APIConnectionError, TimeoutError):
+    """An attempt took longer than the session's ``timeout``, or a call outlived its ``deadline``.
+
+    Also a builtin ``TimeoutError``, so ``except TimeoutError`` catches it.
+    """
 
 
 class APIStatusError(TelnyxError):
@@ -127,9 +153,14 @@ class APIStatusError(TelnyxError):
         self.errors = errors
         self.request_id = request_id
 
+    retry_after: float | None = None
+    """The wait the server advised (``Retry-After``, or a 429's reset), in seconds."""
+
     def __str__(self) -> str:
         text = f"HTTP {self.status}: {self.args[0]}"
-        return f"{text} [request {self.request_id}]" if self.request_id else text
+        if self.request_id:
+            text += f" [request {self.request_id}]"
+        return text + self._context()
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keyword-only constructors do not survive the default pickling of

@@ -8,13 +8,15 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Final, Self
+from typing import Final, Self, TypeVar
 
 import aiohttp
 from yarl import URL
 
+from ._budget import RetryBudget
 from ._config import (
     API_KEY_ENV,
+    DEFAULT_MAX_RATE_LIMIT_WAIT,
     DEFAULT_MAX_RETRIES,
     DEFAULT_POOL_SIZE,
     DEFAULT_TIMEOUT,
@@ -22,14 +24,22 @@ from ._config import (
     base_url_from,
 )
 from ._connections import Connections
-from ._errors import APIConnectionError, TelnyxError
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    RateLimitError,
+    TelnyxError,
+)
+from ._pacing import AdaptiveRateLimiter, RateLimiter
 from ._protocol import RawResponse, request_headers, status_error
 from ._retry import RetryPolicy, retry_after_from
 from ._stats import SessionStats
 from ._text import SecretStrings, safe_text
-from ._transport import Transport
+from ._transport import Transport, url_path
 
 logger: Final = logging.getLogger("telnyx_async")
+E = TypeVar("E", bound=TelnyxError)
 
 
 class TelnyxSession:
@@ -73,7 +83,12 @@ class TelnyxSession:
         pool_size: int = DEFAULT_POOL_SIZE,
         session: aiohttp.ClientSession | None = None,
         retry_policy: RetryPolicy | None = None,
+        rate_limit: float | None = None,
+        rate_limiter: RateLimiter | None = None,
+        max_rate_limit_wait: float = DEFAULT_MAX_RATE_LIMIT_WAIT,
+        retry_budget: RetryBudget | None = None,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         key = api_key_from(api_key, os.environ)
         if key is None:
@@ -85,11 +100,25 @@ class TelnyxSession:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
         if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
             raise ValueError(f"pool_size must be a positive int, got {pool_size!r}")
+        if not max_rate_limit_wait >= 0:
+            raise ValueError(
+                f"max_rate_limit_wait must be >= 0 seconds, got {max_rate_limit_wait!r}"
+            )
+        if rate_limiter is not None and rate_limit is not None:
+            raise ValueError("pass rate_limit= or rate_limiter=, not both")
         self._base_url = base_url_from(base_url, os.environ)
         self._policy = (
             retry_policy if retry_policy is not None else RetryPolicy(max_retries=max_retries)
         )
         self._sleep = sleep
+        self._clock = clock
+        self._limiter: RateLimiter = (
+            rate_limiter
+            if rate_limiter is not None
+            else AdaptiveRateLimiter(rate_limit, clock=clock, sleep=sleep)
+        )
+        self._max_rate_limit_wait = max_rate_limit_wait
+        self._budget = retry_budget if retry_budget is not None else RetryBudget()
         secrets = _secrets_of(key, self._base_url)
         self._secrets = secrets
         self._transport = Transport(
@@ -101,6 +130,8 @@ class TelnyxSession:
         )
         self._retries = 0
         self._connection_errors = 0
+        self._rate_limited = 0
+        self._budget_refusals = 0
         self._responses: dict[int, int] = {}
         self.connections: Final = Connections(
             self._send,
@@ -122,6 +153,8 @@ class TelnyxSession:
             requests=self._transport.sends,
             retries=self._retries,
             resends=self._transport.resends,
+            rate_limited=self._rate_limited,
+            budget_refusals=self._budget_refusals,
             connection_errors=self._connection_errors,
             responses=dict(self._responses),
         )
@@ -131,30 +164,97 @@ class TelnyxSession:
         """Whether ``close()`` has been called."""
         return self._transport.closed
 
-    async def _send(self, url: str) -> RawResponse:
-        """GET ``url``, retrying per the policy; return the first 2xx answer or raise."""
-        transport, policy = self._transport, self._policy
-        retries = 0
+    async def _send(self, url: str, deadline_at: float | None = None) -> RawResponse:
+        """GET ``url`` under the session's pacing, retry policy and budget.
+
+        Returns the first 2xx answer or raises. ``deadline_at`` (on the loop's
+        clock) bounds everything: pacing, attempts and backoff.
+        """
+        if deadline_at is None:
+            return await self._attempts(url, None)
+        try:
+            async with asyncio.timeout_at(deadline_at) as scope:
+                return await self._attempts(url, deadline_at)
+        except TimeoutError as exc:
+            if isinstance(exc, APITimeoutError) or not scope.expired():
+                raise
+            error = APITimeoutError(
+                f"GET {safe_text(url_path(url), self._secrets)} did not complete "
+                "within its deadline"
+            )
+            raise error from None
+
+    async def _attempts(self, url: str, deadline_at: float | None) -> RawResponse:
+        transport, policy, limiter = self._transport, self._policy, self._limiter
+        clock, budget = self._clock, self._budget
+        attempts = retries = 0
+        paced = 0.0  # seconds this call has waited on the rate limit
+        throttled: APIStatusError | None = None  # the last 429, raised if pacing gives up
         while True:
+            allowed = self._max_rate_limit_wait - paced
+            if deadline_at is not None:
+                allowed = min(allowed, deadline_at - asyncio.get_running_loop().time())
+            before = clock()
+            need = await limiter.acquire(max_wait=max(0.0, allowed))
+            if need > 0.0:
+                error = throttled or RateLimitError(
+                    "the session is pacing for the API's rate limit", status=429
+                )
+                raise self._finish(_advised(error, need, "this call may wait"), url, attempts)
+            paced += clock() - before
+            attempts += 1
             try:
-                status, headers, body = await transport.get(url)
+                status, headers, body = await transport.get(
+                    url, timeout=self._attempt_timeout(deadline_at)
+                )
             except APIConnectionError as exc:
+                await limiter.observe(None, None)
                 self._connection_errors += 1
-                if retries >= policy.max_retries:
-                    raise
+                if retries >= policy.max_retries or not self._may_retry(exc):
+                    raise self._finish(exc, url, attempts) from exc.__cause__
                 delay = policy.delay(retries)
                 reason: object = exc
+            except BaseException:
+                await limiter.observe(None, None)
+                raise
             else:
+                await limiter.observe(status, headers)
                 self._responses[status] = self._responses.get(status, 0) + 1
                 if 200 <= status < 300:
+                    budget.on_success(now=clock())
                     return status, headers, body
                 error = status_error(status, headers, body, secrets=self._secrets)
+                advice = retry_after_from(status, headers, now=time.time())
+                error.retry_after = advice
+                if status == 429:
+                    # The limiter now pauses every request of the session; this
+                    # one waits its turn without using up a retry.
+                    self._rate_limited += 1
+                    throttled = error
+                    allowed = self._max_rate_limit_wait - paced
+                    if deadline_at is not None:
+                        allowed = min(allowed, deadline_at - asyncio.get_running_loop().time())
+                    if advice is not None and advice > min(policy.max_retry_after, allowed):
+                        raise self._finish(
+                            _advised(error, advice, "this call may wait"), url, attempts
+                        )
+                    continue
                 if retries >= policy.max_retries or not policy.retries_status(status):
-                    raise error
-                delay = policy.delay(
-                    retries, retry_after=retry_after_from(status, headers, now=time.time())
-                )
+                    raise self._finish(error, url, attempts)
+                if advice is not None and advice > policy.max_retry_after:
+                    raise self._finish(
+                        _advised(error, advice, "the session waits (max_retry_after)"),
+                        url,
+                        attempts,
+                    )
+                if not self._may_retry(error):
+                    raise self._finish(error, url, attempts)
+                delay = policy.delay(retries, retry_after=advice)
                 reason = f"HTTP {status}"
+                if deadline_at is not None and (
+                    delay > deadline_at - asyncio.get_running_loop().time()
+                ):
+                    raise self._finish(_advised(error, delay, "the call's deadline"), url, attempts)
             retries += 1
             self._retries += 1
             logger.debug(
@@ -166,6 +266,28 @@ class TelnyxSession:
                 reason,
             )
             await self._sleep(delay)
+
+    def _attempt_timeout(self, deadline_at: float | None) -> float | None:
+        if deadline_at is None:
+            return None
+        left = deadline_at - asyncio.get_running_loop().time()
+        return left if left < self._transport.timeout else None
+
+    def _may_retry(self, error: TelnyxError) -> bool:
+        if self._budget.try_spend(now=self._clock()):
+            return True
+        self._budget_refusals += 1
+        error.args = (
+            f"{error.args[0]}; not retried: the session's retry budget is spent "
+            "(too many failures recently)",
+            *error.args[1:],
+        )
+        return False
+
+    def _finish(self, error: E, url: str, attempts: int) -> E:
+        error.request = f"GET {safe_text(url_path(url), self._secrets)}"
+        error.attempts = attempts
+        return error
 
     async def close(self) -> None:
         """Close the connection pool (unless it was lent via ``session=``); idempotent."""
@@ -191,3 +313,14 @@ class TelnyxSession:
 def _secrets_of(key: str, base_url: str) -> SecretStrings:
     """What must never appear in a message: the key, and any password in the base URL."""
     return SecretStrings(key, URL(base_url).password or "")
+
+
+def _advised(
+    error: APIStatusError, wait: float, limit: str = "this session waits"
+) -> APIStatusError:
+    """The error, its message saying the wait needed and why it was not waited."""
+    error.args = (
+        f"{error.args[0]}; the next attempt could start in {wait:.3g}s, later than {limit}",
+        *error.args[1:],
+    )
+    return error

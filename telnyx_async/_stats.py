@@ -28,6 +28,10 @@ class SessionStats(msgspec.Struct, frozen=True, kw_only=True):
     turns out to have been closed by the server before any answer (RFC 9112
     section 9.3.1); this costs the server a request without any retry of ours.
     """
+    rate_limited: int = 0
+    """429 answers: each paused the whole session and was retried without using a retry."""
+    budget_refusals: int = 0
+    """Retries refused because the session's retry budget was spent (an outage)."""
     connection_errors: int = 0
     """Attempts that got no HTTP answer (network failure or timeout)."""
     responses: dict[int, int] = msgspec.field(default_factory=dict)

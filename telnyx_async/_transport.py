@@ -18,9 +18,10 @@ What it guarantees against a hostile or broken server:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncGenerator, Iterable, Mapping
 from typing import Final
 
 import aiohttp
@@ -28,7 +29,7 @@ from aiohttp import hdrs
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from ._config import MAX_RESPONSE_BYTES
+from ._config import MAX_ERROR_BODY_BYTES, MAX_RESPONSE_BYTES
 from ._errors import APIConnectionError, APITimeoutError, ResponseTooLargeError, TelnyxError
 from ._protocol import RawResponse
 from ._text import REDACTED, SecretStrings, redact, safe_text
@@ -72,10 +73,12 @@ class Transport:
         self._session = session
         self._owns_session = session is None
         self._max_body = max_body
+        self._max_error_body = min(max_body, MAX_ERROR_BODY_BYTES)
         self._secrets = secrets if secrets is not None else SecretStrings()
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._guard: asyncio.Task[None] | None = None
+        self._closer: AsyncGenerator[None, None] | None = None
+        self._slots: asyncio.Semaphore | None = None
         self.sends = 0
         self.resends = 0
 
@@ -83,6 +86,11 @@ class Transport:
     def closed(self) -> bool:
         """Whether ``close()`` has been called."""
         return self._closed
+
+    @property
+    def timeout(self) -> float:
+        """Seconds allowed for one attempt, once it has a pooled connection."""
+        return self._timeout_seconds
 
     @property
     def pool_limit(self) -> int | None:
@@ -106,10 +114,8 @@ class Transport:
                 middlewares=(self._count_send,),
             )
             self._loop = loop
-            self._guard = loop.create_task(
-                _close_when_the_loop_ends(weakref.ref(self._session)),
-                name="telnyx_async: closes the pool when its loop shuts down",
-            )
+            self._slots = asyncio.Semaphore(self._pool_size)
+            self._closer = _close_at_loop_shutdown(self._session)
         return self._session
 
     async def _count_send(
@@ -124,11 +130,15 @@ class Transport:
                 self.resends += 1
         return await handler(request)
 
-    async def get(self, url: str) -> RawResponse:
+    async def get(self, url: str, *, timeout: float | None = None) -> RawResponse:  # noqa: ASYNC109
         """Send one GET to an already percent-encoded URL and read the whole body.
 
         Redirects are not followed: an API answer is never a redirect, and
         following one could send the key's request somewhere unexpected.
+
+        ``timeout`` (default: the session's) bounds the attempt from the moment
+        it has a pooled connection slot: time spent queued behind other requests
+        for one is not counted (a call's ``deadline`` covers that).
 
         Raises:
             APITimeoutError: the attempt took longer than the timeout.
@@ -146,48 +156,70 @@ class Transport:
                 # aiohttp would raise a bare RuntimeError; name the cause instead.
                 raise TelnyxError("the aiohttp session passed as session= has been closed")
             self.sends += 1
-        elif session.closed:
-            session = self._reopen()
+        slots = self._slots
+        queued = 0.0
+        if slots is not None:
+            if slots.locked():
+                started = asyncio.get_running_loop().time()
+                await slots.acquire()
+                queued = asyncio.get_running_loop().time() - started
+            else:
+                await slots.acquire()
+        seconds = self._timeout_seconds if timeout is None else timeout
         token = _SENDS.set([0])
         try:
             async with session.get(
                 URL(url, encoded=True),
                 headers=self._request_headers,
-                timeout=self._timeout,
+                timeout=self._timeout if timeout is None else aiohttp.ClientTimeout(total=timeout),
                 allow_redirects=False,
                 raise_for_status=False,
             ) as resp:
                 length = resp.content_length
+                cap = self._max_body if resp.status < 400 else self._max_error_body
                 if (
                     length is not None
-                    and length <= self._max_body
+                    and length <= cap
                     and hdrs.CONTENT_ENCODING not in resp.headers
                 ):
                     body = await resp.read()
                 else:
                     # Unknown length, too long, or compressed: Content-Length
                     # then counts the compressed bytes, not what they inflate to.
-                    body = await self._read_capped(resp)
+                    body = await self._read_capped(resp, cap)
                 return resp.status, resp.headers, body
         except TimeoutError as exc:
             _scrub_chain(exc, self._secrets)
+            where = (
+                f", after {queued:.3g}s queued for a pooled connection" if queued >= 0.001 else ""
+            )
             raise APITimeoutError(
-                f"GET {self._path(url)} timed out after {self._timeout_seconds:g}s"
+                f"GET {self._path(url)} timed out: no complete answer within {seconds:g}s{where}"
             ) from exc
         except aiohttp.ClientError as exc:
             _scrub_chain(exc, self._secrets)
             raise APIConnectionError(
                 f"GET {self._path(url)} failed: {safe_text(_describe(exc), self._secrets)}"
             ) from exc
+        except asyncio.CancelledError as exc:
+            # The caller's own timeout or cancellation: aiohttp's frames, which
+            # hold the request headers as locals, must not travel with it.
+            _scrub_chain(exc, self._secrets)
+            raise
+        except RuntimeError as exc:
+            if self._owns_session:
+                raise
+            # A lent session bound to another (closed) loop: aiohttp says only
+            # "Event loop is closed".
+            _scrub_chain(exc, self._secrets)
+            raise TelnyxError(
+                "the aiohttp session passed as session= cannot be used in this event loop "
+                f"({safe_text(str(exc), self._secrets)}); create it inside the loop that uses it"
+            ) from exc
         finally:
             _SENDS.reset(token)
-
-    def _reopen(self) -> aiohttp.ClientSession:
-        # Our pool was closed by its guard (every task of the loop was cancelled,
-        # as asyncio.run does at shutdown) while this session stayed open.
-        self._session = None
-        self._loop = None
-        return self._open()
+            if slots is not None:
+                slots.release()
 
     def _wrong_loop(self) -> TelnyxError:
         assert self._loop is not None
@@ -198,63 +230,78 @@ class Transport:
             "inside the loop that uses it (e.g. in main() under asyncio.run)"
         )
 
-    async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
-        """Read at most ``max_body`` decoded bytes, for bodies of unknown or excessive length.
+    async def _read_capped(self, resp: aiohttp.ClientResponse, cap: int) -> bytes:
+        """Read at most ``cap`` decoded bytes, for bodies of unknown or excessive length.
 
-        An error response keeps its first bytes (enough for a message) so that
-        the caller still gets the right status error; a successful one raises.
+        An error response keeps its first ``cap`` bytes (enough for a message) so
+        that the caller still gets the right status error; a successful one raises.
         """
         chunks: list[bytes] = []
         size = 0
-        while chunk := await resp.content.read(_READ_CHUNK):
+        while chunk := await resp.content.read(min(_READ_CHUNK, cap - size + 1)):
             size += len(chunk)
-            if size > self._max_body:
-                if resp.status >= 400:
-                    chunks.append(chunk)
-                    break
+            if size > cap:
                 resp.close()  # the rest is never read: drop the connection now
+                if resp.status >= 400:
+                    chunks.append(chunk[: len(chunk) - (size - cap)])
+                    break
                 raise ResponseTooLargeError(
                     f"GET {self._path(str(resp.url))}: response body exceeds "
-                    f"{self._max_body} bytes after decoding (HTTP {resp.status})"
+                    f"{cap} bytes after decoding (HTTP {resp.status})"
                 )
             chunks.append(chunk)
-        return b"".join(chunks)[: self._max_body]
+        return b"".join(chunks)
 
     def _path(self, url: str) -> str:
-        return safe_text(_path(url), self._secrets)
+        return safe_text(url_path(url), self._secrets)
 
     async def close(self) -> None:
         """Close the pool if this transport created it; idempotent."""
         self._closed = True
         session, self._session = self._session, None
-        guard, self._guard = self._guard, None
+        closer, self._closer = self._closer, None
         if self._loop is not None and self._loop is not asyncio.get_running_loop():
-            return  # the pool's loop is gone: its guard closed the pool at shutdown
-        if guard is not None:
-            guard.cancel()
-            await asyncio.wait([guard])  # it closes the pool; no task outlives close()
+            # The pool's loop is gone; asyncio.run closed the pool as it shut down.
+            # (A loop closed without loop.shutdown_asyncgens() could not: close the
+            # session inside its loop then.)
+            return
+        if closer is not None:
+            await closer.aclose()  # closes the pool
         if session is not None and self._owns_session and not session.closed:
             await session.close()
 
 
-async def _close_when_the_loop_ends(session_ref: weakref.ref[aiohttp.ClientSession]) -> None:
-    """Wait forever; when cancelled (loop shutdown), close the pool if it still exists.
-
-    ``asyncio.run`` and ``asyncio.Runner`` cancel every remaining task before
-    closing the loop: this is our one chance to close the pooled sockets in the
-    loop that owns them, for a TelnyxSession that outlives its loop. Only a weak
-    reference is held, so a forgotten session is still collected (with aiohttp's
-    "Unclosed client session" warning).
-    """
+async def _pool_closer(
+    session_ref: weakref.ref[aiohttp.ClientSession],
+) -> AsyncGenerator[None, None]:
     try:
-        await asyncio.get_running_loop().create_future()
+        yield
     finally:
         session = session_ref()
         if session is not None and not session.closed:
             await session.close()
 
 
-def _path(url: str) -> str:
+def _close_at_loop_shutdown(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
+    """Have the running loop close ``session`` when it shuts down; return the closer.
+
+    A started async generator is registered with its loop (the loop's
+    ``firstiter`` hook), and ``loop.shutdown_asyncgens()``, which ``asyncio.run``
+    and ``asyncio.Runner`` call after every task has finished, closes it: its
+    ``finally`` then closes the pool inside the loop that owns the sockets, for
+    a TelnyxSession that outlives its loop. No task is created, and only a weak
+    reference is held, so a forgotten session is still collected (with
+    aiohttp's "Unclosed client session" warning).
+    """
+    closer = _pool_closer(weakref.ref(session))
+    step = closer.asend(None)  # registers the generator with the running loop
+    with contextlib.suppress(StopIteration):
+        step.send(None)  # runs it to its first yield, synchronously: nothing to await yet
+    return closer
+
+
+def url_path(url: str) -> str:
+    """The path of an absolute URL (no scheme, host or credentials), for messages."""
     # The path is enough to tell requests apart, and it keeps host names and
     # any credentials a base URL might carry out of messages.
     scheme_sep = url.find("://")

@@ -203,13 +203,23 @@ def _no_ambient_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 class SleepRecorder:
-    """A fake ``sleep`` that records the delays asked for and returns at once."""
+    """A fake ``sleep`` that records the delays asked for and returns at once.
+
+    ``clock`` is the matching fake monotonic clock: each sleep advances it by
+    the delay, so code that waits for an instant sees it arrive.
+    """
 
     def __init__(self) -> None:
         self.delays: list[float] = []
+        self.now = 1000.0
+
+    def clock(self) -> float:
+        """The fake monotonic time, in seconds."""
+        return self.now
 
     async def __call__(self, delay: float) -> None:
         self.delays.append(delay)
+        self.now += max(0.0, delay)
         await asyncio.sleep(0)
 
 

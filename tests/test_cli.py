@@ -147,10 +147,13 @@ def test_usage_errors_exit_2(args: list[str], capsys: pytest.CaptureFixture[str]
 def test_key_never_appears_in_cli_output(fake: FakeTelnyx, tmp_path: Path) -> None:
     """A rejected key shows up in neither the results, the messages nor the summary."""
     result = run_cli(
-        "bulk", "--api-key", SECRET, "--base-url", fake.base_url, stdin=fake.ids[0] + "\n"
+        "bulk", "--api-key", SECRET, "--base-url", fake.base_url, stdin="\n".join(fake.ids) + "\n"
     )
     assert result.returncode == 1
-    assert jsonl(result.stdout)[0]["error"]["status"] == 401  # type: ignore[index]
+    [line] = jsonl(result.stdout)  # the run stopped at the first 401
+    assert line["error"]["status"] == 401  # type: ignore[index]
+    assert "stopped: the API rejected the key" in result.stderr
+    assert fake.stats.responses[401] <= 50  # at most what was in flight, not one per id
     assert SECRET not in result.stdout + result.stderr
     result = run_cli("get", fake.ids[0], "--api-key", SECRET, "--base-url", fake.base_url)
     assert result.returncode == 1

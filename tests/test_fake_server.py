@@ -236,6 +236,7 @@ async def test_session_gets_every_id_despite_all_faults(sleeps: SleepRecorder) -
             base_url=server.base_url,
             retry_policy=RetryPolicy(max_retries=12),
             sleep=sleeps,
+            clock=sleeps.clock,
         ) as telnyx:
             conns = await telnyx.connections.gather_many(server.ids, concurrency=20)
             assert telnyx.stats.retries > 0

@@ -117,7 +117,7 @@ def test_any_retry_header_gives_a_finite_non_negative_wait_or_none(
 @given(
     day=st.integers(0, 10**25),
     hour=st.integers(0, 10**25),
-    zone=st.integers(-(10**12), 10**12),
+    zone=st.integers(-(10**25), 10**25),
 )
 def test_absurd_http_dates_are_ignored_not_raised(day: int, hour: int, zone: int) -> None:
     """Huge fields in an HTTP-date never raise OverflowError or ValueError."""

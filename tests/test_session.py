@@ -40,6 +40,7 @@ def make(
     """A session against the local server; retry waits go to `sleeps` when given."""
     if sleeps is not None:
         kwargs.setdefault("sleep", sleeps)
+        kwargs.setdefault("clock", sleeps.clock)
     return TelnyxSession(API_KEY, base_url=server.base_url, **kwargs)  # type: ignore[arg-type]
 
 
@@ -291,11 +292,11 @@ async def test_cancelling_a_bulk_consumer_cancels_server_requests(server: LocalS
     assert server.cancelled == 4
 
 
-@pytest.mark.parametrize("status", [500, 502, 503, 504, 408, 429])
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 408])
 async def test_transient_statuses_are_retried(
     server: LocalServer, sleeps: SleepRecorder, status: int
 ) -> None:
-    """408, 429 and 5xx are retried with backoff, and the lookup then succeeds."""
+    """408 and 5xx are retried with backoff, and the lookup then succeeds."""
     server.handler = failing_first([status, status])
     async with make(server, sleeps) as telnyx:
         conn = await telnyx.connections.get("7")
@@ -377,10 +378,32 @@ async def test_rate_limit_waits_for_the_window_reset(
         await telnyx.connections.get("7")
     assert sleeps.delays == [2.0, 2.0]
 
-    server.handler = failing_first([429] * 3, body=error_body("10011", "Too many requests", "x"))
-    async with make(server, sleeps) as telnyx:
-        with pytest.raises(RateLimitError, match="10011"):
+
+async def test_429s_pause_the_session_without_using_retries(
+    server: LocalServer, sleeps: SleepRecorder
+) -> None:
+    """More 429s than max_retries still end in success: pacing waits, retries are untouched."""
+    server.handler = failing_first(
+        [429] * 5, body=error_body("10011", "Too many requests", "x"), headers={"Retry-After": "1"}
+    )
+    async with make(server, sleeps, max_retries=1) as telnyx:
+        assert (await telnyx.connections.get("7")).id == "7"
+        stats = telnyx.stats
+    assert (stats.requests, stats.retries, stats.rate_limited) == (6, 0, 5)
+    assert sum(sleeps.delays) >= 5.0
+
+
+async def test_endless_429s_end_at_the_rate_limit_wait(
+    server: LocalServer, sleeps: SleepRecorder
+) -> None:
+    """A server that always answers 429 gives up after max_rate_limit_wait, with its error."""
+    server.handler = failing_first([429] * 1000, body=error_body("10011", "Too many requests", "x"))
+    async with make(server, sleeps, max_rate_limit_wait=10) as telnyx:
+        with pytest.raises(RateLimitError, match="10011") as info:
             await telnyx.connections.get("7")
+    assert 9 <= len(server.requests) <= 12
+    assert "later than this call may wait" in str(info.value)
+    assert info.value.attempts == len(server.requests)
 
 
 async def test_tiny_real_backoff_without_injected_sleep(server: LocalServer) -> None:
@@ -403,7 +426,7 @@ async def test_attempt_timeout_is_retried_then_raised(
 
     server.handler = hang
     async with make(server, sleeps, timeout=0.05) as telnyx:
-        with pytest.raises(APITimeoutError, match=r"timed out after 0\.05s"):
+        with pytest.raises(APITimeoutError, match=r"no complete answer within 0\.05s"):
             await telnyx.connections.get("7")
         assert telnyx.stats.connection_errors == 3
     assert len(server.requests) == 3
@@ -469,7 +492,7 @@ async def test_refused_connection_is_an_api_connection_error(sleeps: SleepRecord
     await srv.start()
     base = srv.base_url
     await srv.stop()
-    async with TelnyxSession(API_KEY, base_url=base, sleep=sleeps) as telnyx:
+    async with TelnyxSession(API_KEY, base_url=base, sleep=sleeps, clock=sleeps.clock) as telnyx:
         with pytest.raises(APIConnectionError):
             await telnyx.connections.get("7")
     assert len(sleeps.delays) == 2
