@@ -116,6 +116,8 @@ class PacingState:
     """Requests we may still start in the server's window, when known."""
     limit: int | None = None
     """Requests per window, per ``x-ratelimit-limit``, when the server says."""
+    window_length: float = 0.0
+    """The longest ``x-ratelimit-reset`` seen: an estimate of the window's length."""
     in_flight: int = 0
     """Requests started and not yet observed."""
     last_throttle: float = -math.inf
@@ -144,8 +146,10 @@ class PacingState:
         if self.allowance is not None:
             if now >= self.window_end:
                 # A new window: it holds `limit` requests, some of them perhaps
-                # already taken by requests still in flight.
+                # already taken by requests still in flight. Its end is estimated
+                # until a response says.
                 self.allowance = None if self.limit is None else self.limit - self.in_flight
+                self.window_end = max(now, self.window_end + self.window_length)
             if self.allowance is not None:
                 self.allowance -= 1
         self.in_flight += 1
@@ -168,6 +172,7 @@ class PacingState:
         if limit is not None:
             self.limit = limit
         if reset is not None and remaining is not None:
+            self.window_length = max(self.window_length, min(reset, self.max_pause))
             self.window_end = now + min(reset, self.max_pause)
             self.allowance = max(0, remaining - self.in_flight)
         if status == 429:

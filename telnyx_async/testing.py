@@ -93,14 +93,43 @@ class Faults:
     rate_limit_rps: float | None = None
     """A token bucket of this many requests per second (burst of the same size, at
     least 1); over it, 429 with ``x-ratelimit-*`` headers and no ``Retry-After``,
-    like the real API."""
+    like the real API. Every response then carries ``x-ratelimit-limit`` (the
+    burst), ``x-ratelimit-remaining`` (whole tokens left) and ``x-ratelimit-reset``
+    (seconds until the bucket is full again)."""
+    window_limit: int | None = None
+    """A fixed-window limit, like the real API's: at most this many requests per
+    ``window`` seconds (windows start when the server does); over it, 429 with
+    code 10011, ``x-ratelimit-*`` headers and no ``Retry-After``. Every response
+    carries ``x-ratelimit-limit``, ``x-ratelimit-remaining`` and ``x-ratelimit-reset``
+    (seconds until the window ends). Exclusive with ``rate_limit_rps``."""
+    window: float = 1.0
+    """Seconds per window of ``window_limit``."""
+    outage: tuple[float, float] | None = None
+    """``(start, end)`` in seconds since the server started: every request in
+    between answers 503 (``(0, math.inf)``: a total outage)."""
+    outage_retry_after: float | None = None
+    """``Retry-After`` seconds sent with the outage's 503s, if any."""
+    hang_rate: float = 0.0
+    """Requests that hang for ``hang`` seconds before answering (a client timeout)."""
+    hang: float = 10.0
+    """Seconds a hanging request hangs."""
 
     def __post_init__(self) -> None:
-        rates = (self.error_rate, self.html_error_rate, self.rate_limit_rate, self.drop_rate)
+        rates = (
+            self.error_rate,
+            self.html_error_rate,
+            self.rate_limit_rate,
+            self.drop_rate,
+            self.hang_rate,
+        )
         if any(not 0.0 <= r <= 1.0 for r in rates) or sum(rates) > 1.0:
             raise ValueError("fault rates must be between 0 and 1 and add up to at most 1")
         if self.rate_limit_rps is not None and self.rate_limit_rps <= 0:
             raise ValueError("rate_limit_rps must be > 0")
+        if self.window_limit is not None and (self.window_limit < 1 or self.window <= 0):
+            raise ValueError("window_limit must be >= 1 and window > 0")
+        if self.window_limit is not None and self.rate_limit_rps is not None:
+            raise ValueError("choose rate_limit_rps or window_limit, not both")
 
 
 @dataclass
@@ -127,15 +156,45 @@ class _Bucket:
         self.tokens = self.burst
         self.stamp = time.monotonic()
 
-    def take(self) -> float:
-        """Take a token and return 0.0, or return the seconds until one is available."""
+    def take(self) -> tuple[bool, dict[str, str]]:
+        """Take a token if there is one; return whether, and the ``x-ratelimit-*`` headers."""
         now = time.monotonic()
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
-        if self.tokens >= 1.0:
+        allowed = self.tokens >= 1.0
+        if allowed:
             self.tokens -= 1.0
-            return 0.0
-        return (1.0 - self.tokens) / self.rate
+        return allowed, {
+            "x-ratelimit-limit": str(int(self.burst)),
+            "x-ratelimit-remaining": str(int(self.tokens)),
+            "x-ratelimit-reset": f"{(self.burst - self.tokens) / self.rate:.3f}",
+        }
+
+
+class _FixedWindow:
+    """At most ``limit`` requests per ``window`` seconds, windows counted from creation."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self.start = time.monotonic()
+        self.index = 0
+        self.count = 0
+
+    def take(self) -> tuple[bool, dict[str, str]]:
+        """Count a request; return whether it is within the limit, and the headers."""
+        elapsed = time.monotonic() - self.start
+        index = int(elapsed // self.window)
+        if index != self.index:
+            self.index, self.count = index, 0
+        allowed = self.count < self.limit
+        if allowed:
+            self.count += 1
+        return allowed, {
+            "x-ratelimit-limit": str(self.limit),
+            "x-ratelimit-remaining": str(self.limit - self.count),
+            "x-ratelimit-reset": f"{(index + 1) * self.window - elapsed:.3f}",
+        }
 
 
 def generate_connections(count: int, *, seed: int = 0) -> list[Connection]:
@@ -191,6 +250,14 @@ def _encode_time(value: object) -> Any:
 _ENCODER: Final = msgspec.json.Encoder(enc_hook=_encode_time)
 
 
+def _limiter_for(faults: Faults) -> _Bucket | _FixedWindow | None:
+    if faults.rate_limit_rps:
+        return _Bucket(faults.rate_limit_rps)
+    if faults.window_limit:
+        return _FixedWindow(faults.window_limit, faults.window)
+    return None
+
+
 class FakeTelnyx:
     """A fake Telnyx Connections API on a real socket, with seeded fault injection.
 
@@ -241,7 +308,8 @@ class FakeTelnyx:
         self._port = port
         self._rng = random.Random(seed)
         self._faults = faults or Faults()
-        self._bucket = _Bucket(self._faults.rate_limit_rps) if self._faults.rate_limit_rps else None
+        self._limiter = _limiter_for(self._faults)
+        self._started = time.monotonic()
         self.stats = FakeStats()
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -254,7 +322,7 @@ class FakeTelnyx:
     @faults.setter
     def faults(self, faults: Faults) -> None:
         self._faults = faults
-        self._bucket = _Bucket(faults.rate_limit_rps) if faults.rate_limit_rps else None
+        self._limiter = _limiter_for(faults)
 
     @property
     def base_url(self) -> str:
@@ -271,7 +339,8 @@ class FakeTelnyx:
         return app
 
     async def start(self) -> None:
-        """Start listening; ``base_url`` is valid from now on."""
+        """Start listening; ``base_url`` is valid from now on (and outages count from now)."""
+        self._started = time.monotonic()
         self._runner = web.AppRunner(self.app(), access_log=None, handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
@@ -378,17 +447,16 @@ class FakeTelnyx:
             )
         if request.headers.get("Authorization") != self._auth:
             return self._error(401)
-        if self._bucket is not None:
-            wait = self._bucket.take()
-            if wait:
-                return self._error(
-                    429,
-                    {
-                        "x-ratelimit-limit": str(int(self._bucket.burst)),
-                        "x-ratelimit-remaining": "0",
-                        "x-ratelimit-reset": f"{wait:.3f}",
-                    },
-                )
+        limits: dict[str, str] | None = None
+        if self._limiter is not None:
+            allowed, limits = self._limiter.take()
+            if not allowed:
+                return self._error(429, limits)
+        if faults.outage is not None:
+            since = time.monotonic() - self._started
+            if faults.outage[0] <= since < faults.outage[1]:
+                advice = faults.outage_retry_after
+                return self._error(503, None if advice is None else {"Retry-After": f"{advice:g}"})
         draw = self._rng.random()
         if draw < faults.error_rate:
             return self._error(self._rng.choice(_TRANSIENT_STATUSES))
@@ -404,9 +472,12 @@ class FakeTelnyx:
         body = self._bodies.get(request.match_info["id"])
         if draw < faults.drop_rate and body is not None:
             return await self._drop(request, body)
+        draw -= faults.drop_rate
+        if draw < faults.hang_rate:
+            await asyncio.sleep(faults.hang)
         if body is None:
-            return self._error(404)
-        return self._respond(200, body)
+            return self._error(404, limits)
+        return self._respond(200, body, limits)
 
     async def _drop(self, request: web.Request, body: bytes) -> web.StreamResponse:
         self.stats.dropped += 1

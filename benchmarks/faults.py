@@ -1,0 +1,246 @@
+"""The fault matrix: bulk runs against a FakeTelnyx that limits, fails and hangs.
+
+Each row runs ``iter_many`` over its ids with default settings (unless the row
+says otherwise) and reports requests sent, amplification, 429s, lost and
+duplicated ids, and the elapsed time. ``tests/test_fault_matrix.py`` runs the
+same rows and asserts each row's bounds; this command prints the table::
+
+    python -m benchmarks.faults            # every row
+    python -m benchmarks.faults outage     # rows whose name contains "outage"
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import sys
+import time
+from collections import Counter
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any
+
+from telnyx_async import Connection, InternalServerError, TelnyxSession
+from telnyx_async.testing import FakeTelnyx, Faults
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scenario:
+    """One row: the server's faults, the client's settings, and what must hold."""
+
+    name: str
+    ids: int
+    faults: Faults
+    session: dict[str, Any] = field(default_factory=dict)
+    concurrency: int = 50
+    deadline: float | None = None
+    limit_rps: float | None = None
+    """The server's rate, for the throughput ratio."""
+    all_fail: type[BaseException] | None = None
+    """Every id must fail with this class (the outage rows); else none may fail."""
+    max_429_share: float | None = None
+    min_throughput_ratio: float | None = None
+    max_amplification: float | None = None
+    max_elapsed: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """What one run did."""
+
+    scenario: Scenario
+    requests: int
+    responses_429: int
+    lost: int
+    duplicated: int
+    wrong: int
+    elapsed: float
+    errors: dict[str, int]
+    leftover_tasks: int
+
+    @property
+    def amplification(self) -> float:
+        """Requests at the server per id."""
+        return self.requests / self.scenario.ids
+
+    @property
+    def share_429(self) -> float:
+        """429s as a share of the requests."""
+        return self.responses_429 / self.requests if self.requests else 0.0
+
+    @property
+    def throughput_ratio(self) -> float | None:
+        """Ids completed per second over the server's rate, for the rate-limited rows."""
+        if self.scenario.limit_rps is None:
+            return None
+        return (self.scenario.ids / self.elapsed) / self.scenario.limit_rps
+
+    def violations(self) -> list[str]:
+        """Every bound of the row that this run broke (empty: the row holds)."""
+        s, bad = self.scenario, []
+        if s.all_fail is None and self.lost:
+            bad.append(f"{self.lost} ids lost")
+        if s.all_fail is not None and self.errors.get(s.all_fail.__name__, 0) != s.ids:
+            bad.append(f"not every id failed with {s.all_fail.__name__}: {self.errors}")
+        if self.duplicated or self.wrong:
+            bad.append(f"{self.duplicated} duplicated, {self.wrong} wrong results")
+        if s.max_429_share is not None and self.share_429 > s.max_429_share:
+            bad.append(f"429s are {self.share_429:.1%} of requests (max {s.max_429_share:.0%})")
+        ratio = self.throughput_ratio
+        if (
+            s.min_throughput_ratio is not None
+            and ratio is not None
+            and (ratio < s.min_throughput_ratio)
+        ):
+            bad.append(f"throughput {ratio:.2f} x the limit (min {s.min_throughput_ratio})")
+        if s.max_amplification is not None and self.amplification > s.max_amplification:
+            bad.append(f"amplification {self.amplification:.2f} (max {s.max_amplification})")
+        if s.max_elapsed is not None and self.elapsed > s.max_elapsed:
+            bad.append(f"took {self.elapsed:.2f}s (max {s.max_elapsed}s)")
+        if self.leftover_tasks:
+            bad.append(f"{self.leftover_tasks} tasks left behind")
+        return bad
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        name="fixed window 50/s, concurrency 100",
+        ids=500,
+        faults=Faults(window_limit=50),
+        concurrency=100,
+        limit_rps=50,
+        max_429_share=0.15,
+        min_throughput_ratio=0.8,
+    ),
+    Scenario(
+        name="fixed window 200/s, concurrency 50",
+        ids=2000,
+        faults=Faults(window_limit=200),
+        concurrency=50,
+        limit_rps=200,
+        max_429_share=0.10,
+        min_throughput_ratio=0.8,
+    ),
+    Scenario(
+        name="token bucket 100/s, concurrency 200",
+        ids=1000,
+        faults=Faults(rate_limit_rps=100),
+        concurrency=200,
+        limit_rps=100,
+        max_429_share=0.10,
+        min_throughput_ratio=0.8,
+    ),
+    Scenario(
+        name="total outage (every request 503)",
+        ids=1000,
+        faults=Faults(outage=(0.0, math.inf)),
+        all_fail=InternalServerError,
+        max_amplification=1.1,
+        max_elapsed=10.0,
+    ),
+    Scenario(
+        name="5% transient 5xx / drops",
+        ids=5000,
+        faults=Faults(error_rate=0.03, drop_rate=0.02),
+        session={"max_retries": 5},
+        max_amplification=1.1,
+    ),
+    Scenario(
+        name="20% transient 5xx / drops",
+        ids=5000,
+        faults=Faults(error_rate=0.12, drop_rate=0.08),
+        session={"max_retries": 8},
+        max_amplification=1.35,
+    ),
+    Scenario(
+        name="timeouts (5% hang past timeout)",
+        ids=1000,
+        faults=Faults(hang_rate=0.05, hang=2.0),
+        session={"timeout": 0.2, "max_retries": 5},
+    ),
+    Scenario(
+        name="deadline 1.0 vs 503 + Retry-After: 5",
+        ids=100,
+        faults=Faults(outage=(0.0, math.inf), outage_retry_after=5.0),
+        deadline=1.0,
+        all_fail=InternalServerError,
+        max_elapsed=1.2,
+    ),
+)
+
+
+async def run(scenario: Scenario) -> Outcome:
+    """Run one row against a fresh FakeTelnyx and report what happened."""
+    async with FakeTelnyx(connections=scenario.ids, seed=7, faults=scenario.faults) as server:
+        seen: Counter[str] = Counter()
+        errors: Counter[str] = Counter()
+        ok_ids: set[str] = set()
+        wrong = 0
+        start = time.perf_counter()
+        async with TelnyxSession(
+            server.api_key, base_url=server.base_url, **scenario.session
+        ) as telnyx:
+            results = telnyx.connections.iter_many(
+                server.ids, concurrency=scenario.concurrency, deadline=scenario.deadline
+            )
+            async with aclosing(results):
+                async for conn_id, result in results:
+                    seen[conn_id] += 1
+                    if isinstance(result, Connection):
+                        ok_ids.add(conn_id)
+                        wrong += result != server.connections[conn_id]
+                    else:
+                        errors[type(result).__name__] += 1
+        elapsed = time.perf_counter() - start
+        leftover = [
+            t
+            for t in asyncio.all_tasks()
+            if "telnyx_async/_"
+            in getattr(getattr(t.get_coro(), "cr_code", None), "co_filename", "")
+        ]
+        answered = ok_ids if scenario.all_fail is None else set(seen)
+        return Outcome(
+            scenario=scenario,
+            requests=server.stats.requests,
+            responses_429=server.stats.responses.get(429, 0),
+            lost=scenario.ids - len(answered),
+            duplicated=sum(n - 1 for n in seen.values() if n > 1),
+            wrong=wrong,
+            elapsed=elapsed,
+            errors=dict(errors),
+            leftover_tasks=len(leftover),
+        )
+
+
+def table(outcomes: list[Outcome]) -> str:
+    """The matrix as a Markdown table."""
+    head = (
+        "| scenario | ids | requests | amplification | 429s | lost | duplicated "
+        "| throughput / limit | elapsed | holds |\n|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    rows = []
+    for o in outcomes:
+        ratio = o.throughput_ratio
+        rows.append(
+            f"| {o.scenario.name} | {o.scenario.ids:,} | {o.requests:,} | {o.amplification:.2f} "
+            f"| {o.responses_429} ({o.share_429:.1%}) | {o.lost} | {o.duplicated} "
+            f"| {'-' if ratio is None else f'{ratio:.2f}'} | {o.elapsed:.2f}s "
+            f"| {'yes' if not o.violations() else '; '.join(o.violations())} |"
+        )
+    return head + "\n".join(rows)
+
+
+async def main(selected: list[str]) -> int:
+    """Run the rows (all, or those whose name contains an argument) one after another."""
+    outcomes = []
+    for scenario in SCENARIOS:
+        if selected and not any(word in scenario.name for word in selected):
+            continue
+        outcomes.append(await run(scenario))
+        print(table(outcomes[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
+    print(table(outcomes))
+    return 1 if any(o.violations() for o in outcomes) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main(sys.argv[1:])))

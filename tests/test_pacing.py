@@ -1,0 +1,152 @@
+"""The pacing state machine and the retry budget: pure tables and properties, no sleeping."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from telnyx_async._budget import RetryBudget
+from telnyx_async._pacing import MIN_RATE, AdaptiveRateLimiter, PacingState
+
+from .conftest import SleepRecorder
+
+WALL = 1_700_000_000.0
+
+
+def test_a_429_pauses_every_request_until_the_reset() -> None:
+    """One 429 with x-ratelimit-reset: 2 holds back the next request by 2 s, whoever sends it."""
+    state = PacingState()
+    state.take(0.0)
+    state.observe(429, {"x-ratelimit-reset": "2"}, 0.0, wall=WALL)
+    assert state.delay(0.0) == 2.0
+    assert state.delay(2.0) <= 0.0
+
+
+def test_remaining_zero_waits_for_the_window_and_the_limit_refills_it() -> None:
+    """A remaining of 0 blocks until the window ends; then `limit` requests may start again."""
+    state = PacingState()
+    state.take(0.0)
+    headers = {"x-ratelimit-limit": "3", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "0.5"}
+    state.observe(200, headers, 0.1, wall=WALL)
+    assert state.delay(0.2) == 0.5 + 0.1 - 0.2
+    for _ in range(3):
+        assert state.delay(0.7) <= 0.0
+        state.take(0.7)
+    assert state.delay(0.7) > 0.0  # the fourth waits for the next (estimated) window
+
+
+def test_the_rate_drops_on_a_429_and_grows_back_on_success() -> None:
+    """AIMD: 0.9 x what was accepted over the last second, then +5% a second."""
+    state = PacingState()
+    for i in range(100):
+        state.take(i / 100)
+        state.observe(200, {}, i / 100, wall=WALL)
+    state.observe(429, {}, 1.0, wall=WALL)
+    assert state.rate is not None
+    assert 85 <= state.rate <= 95
+    dropped = state.rate
+    state.observe(200, {}, 2.0, wall=WALL)
+    assert state.rate > dropped
+
+
+def test_the_cap_is_never_exceeded() -> None:
+    """rate_limit=10 spaces requests 0.1 s apart."""
+    state = PacingState(cap=10.0)
+    state.take(0.0)
+    assert abs(state.delay(0.0) - 0.1) < 1e-9
+
+
+async def test_waiters_line_up_one_per_slot() -> None:
+    """With a known rate, waiting callers book consecutive slots instead of waking together."""
+    sleeps = SleepRecorder()
+    limiter = AdaptiveRateLimiter(rate_limit=4, clock=sleeps.clock, sleep=sleeps)
+    start = sleeps.now
+    results = await asyncio.gather(*(limiter.acquire(max_wait=10) for _ in range(4)))
+    assert results == [0.0] * 4
+    assert len(sleeps.delays) == 3  # each waiter slept once, for its own slot
+    assert limiter.state.next_slot == start + 4 * 0.25
+
+
+async def test_a_wait_over_max_wait_is_returned_not_slept() -> None:
+    """An acquire returns the needed wait at once when it exceeds max_wait, taking nothing."""
+    sleeps = SleepRecorder()
+    limiter = AdaptiveRateLimiter(clock=sleeps.clock, sleep=sleeps)
+    limiter.state.observe(429, {"Retry-After": "30"}, sleeps.now, wall=WALL)
+    assert await limiter.acquire(max_wait=5) == 30.0
+    assert sleeps.delays == []
+    assert limiter.state.in_flight == 0
+
+
+header_values = st.one_of(
+    st.none(), st.text(max_size=12), st.floats(-1e6, 1e6).map(str), st.integers(-5, 10**6).map(str)
+)
+events = st.lists(
+    st.tuples(
+        st.floats(0, 5),  # seconds since the previous event
+        st.sampled_from([None, 200, 404, 429, 503]),
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "Retry-After": header_values.filter(lambda v: v is not None),
+                "x-ratelimit-limit": header_values.filter(lambda v: v is not None),
+                "x-ratelimit-remaining": header_values.filter(lambda v: v is not None),
+                "x-ratelimit-reset": header_values.filter(lambda v: v is not None),
+            },
+        ),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(events=events, cap=st.none() | st.floats(0.5, 1000), max_pause=st.floats(0.1, 120))
+def test_pacing_waits_are_bounded_whatever_the_server_says(
+    events: list[tuple[float, int | None, dict[str, str]]], cap: float | None, max_pause: float
+) -> None:
+    """Taking only when allowed, a wait is never negative nor longer than the bounds allow."""
+    state = PacingState(cap=cap, max_pause=max_pause)
+    now = 0.0
+    for gap, status, headers in events:
+        now += gap
+        wait = max(0.0, state.delay(now))
+        rate = state.effective_rate()
+        assert wait <= max(max_pause, 1.0 / min(rate, MIN_RATE) if rate else 0.0) + 1e-6
+        if wait == 0.0:
+            state.take(now)
+        state.observe(status, headers, now, wall=WALL + now)
+        assert state.in_flight >= 0
+        assert state.rate is None or state.rate >= MIN_RATE
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    steps=st.lists(st.tuples(st.floats(0, 10), st.booleans()), max_size=200),
+    ratio=st.floats(0, 2),
+    max_tokens=st.floats(1, 50),
+    floor=st.floats(0, 5),
+)
+def test_the_budget_stays_between_zero_and_its_cap(
+    steps: list[tuple[float, bool]], ratio: float, max_tokens: float, floor: float
+) -> None:
+    """Whatever the order of successes and retries, 0 <= tokens <= max_tokens."""
+    budget = RetryBudget(ratio=ratio, max_tokens=max_tokens, floor_per_second=floor)
+    now = 0.0
+    for gap, success in steps:
+        now += gap
+        if success:
+            budget.on_success(now=now)
+        else:
+            budget.try_spend(now=now)
+        assert 0.0 <= budget.tokens <= max_tokens
+
+
+def test_an_outage_spends_the_budget_then_only_the_floor() -> None:
+    """20 banked retries, then one a second; successes earn half a retry each."""
+    budget = RetryBudget()
+    assert sum(budget.try_spend(now=0.0) for _ in range(100)) == 20
+    assert sum(budget.try_spend(now=3.0) for _ in range(100)) == 3
+    for _ in range(4):
+        budget.on_success(now=3.0)
+    assert sum(budget.try_spend(now=3.0) for _ in range(100)) == 2

@@ -1,0 +1,182 @@
+"""Single flight, deadlines, session-wide 401s, honest errors and queue time."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import aclosing
+
+import pytest
+from aiohttp import web
+
+from telnyx_async import (
+    APITimeoutError,
+    AuthenticationError,
+    Connection,
+    InternalServerError,
+    RetryPolicy,
+    TelnyxError,
+    TelnyxSession,
+)
+
+from .conftest import API_KEY, LocalServer, SleepRecorder, error_body, ok_handler
+
+
+def make(server: LocalServer, **kwargs: object) -> TelnyxSession:
+    return TelnyxSession(API_KEY, base_url=server.base_url, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_concurrent_gets_for_one_id_share_one_request(server: LocalServer) -> None:
+    """Ten concurrent get()s of the same id: one HTTP request, ten equal results."""
+    arrived = asyncio.Event()
+
+    async def handler(request: web.Request, server: LocalServer) -> web.StreamResponse:
+        arrived.set()
+        await server.gate.wait()
+        return await ok_handler(request, server)
+
+    server.handler = handler
+    async with make(server) as telnyx:
+        tasks = [asyncio.create_task(telnyx.connections.get("7")) for _ in range(10)]
+        await arrived.wait()
+        server.gate.set()
+        results = await asyncio.gather(*tasks)
+    assert len(server.requests) == 1
+    assert all(r == results[0] and r.id == "7" for r in results)
+
+
+async def test_a_shared_failure_reaches_every_caller_as_its_own_copy(server: LocalServer) -> None:
+    """Followers get the leader's error class, not the very same exception object."""
+
+    async def handler(request: web.Request, server: LocalServer) -> web.StreamResponse:
+        await asyncio.sleep(0.01)
+        return web.Response(status=404, body=error_body("10005", "Not found", "none"))
+
+    server.handler = handler
+    async with make(server) as telnyx:
+        results = await asyncio.gather(
+            *(telnyx.connections.get("9") for _ in range(3)), return_exceptions=True
+        )
+    assert len(server.requests) == 1
+    assert all(isinstance(r, TelnyxError) and r.conn_id == "9" for r in results)
+    assert len({id(r) for r in results}) == 3
+
+
+async def test_a_cancelled_leader_hands_over_to_a_follower(server: LocalServer) -> None:
+    """Cancelling the caller that started the request does not fail the others."""
+
+    async def handler(request: web.Request, server: LocalServer) -> web.StreamResponse:
+        await asyncio.sleep(0.02)
+        return await ok_handler(request, server)
+
+    server.handler = handler
+    async with make(server) as telnyx:
+        leader = asyncio.create_task(telnyx.connections.get("5"))
+        await asyncio.sleep(0.005)
+        follower = asyncio.create_task(telnyx.connections.get("5"))
+        await asyncio.sleep(0.001)
+        leader.cancel()
+        conn = await follower
+    assert isinstance(conn, Connection)
+    assert leader.cancelled()
+    assert len(server.requests) == 2  # the follower took over with a request of its own
+
+
+async def test_deadline_bounds_a_get_across_retries(server: LocalServer) -> None:
+    """A 503 every time with real (tiny) backoff: the deadline ends the call, as TimeoutError."""
+
+    async def handler(request: web.Request, server: LocalServer) -> web.StreamResponse:
+        await asyncio.sleep(0.03)
+        return web.Response(status=503)
+
+    server.handler = handler
+    policy = RetryPolicy(max_retries=100, initial_delay=0.001, max_delay=0.002)
+    async with make(server, retry_policy=policy) as telnyx:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        with pytest.raises((APITimeoutError, InternalServerError)) as info:
+            await telnyx.connections.get("1", deadline=0.2)
+        took = loop.time() - start
+    # Out of time during an attempt: APITimeoutError; with less left than the next
+    # backoff: the status error at once. Either way it says why, and no later.
+    assert took < 0.6
+    assert "deadline" in str(info.value)
+    assert info.value.attempts >= 3
+
+
+def test_api_timeout_error_is_a_builtin_timeout_error() -> None:
+    """`except TimeoutError` catches the library's timeouts."""
+    assert issubclass(APITimeoutError, TimeoutError)
+
+
+async def test_a_wait_past_the_deadline_fails_at_once(
+    server: LocalServer, sleeps: SleepRecorder
+) -> None:
+    """Retry-After: 5 with 1 s left: the status error now, naming the wait, not a vain sleep."""
+    server.handler = lambda r, s: asyncio.sleep(
+        0, web.Response(status=503, headers={"Retry-After": "5"})
+    )
+    async with make(server, sleep=sleeps, clock=sleeps.clock) as telnyx:
+        with pytest.raises(InternalServerError, match="could start in 5s") as info:
+            await telnyx.connections.get("1", deadline=1.0)
+    assert sleeps.delays == []
+    assert info.value.retry_after == 5.0
+    assert info.value.attempts == 1
+
+
+async def test_errors_say_the_request_and_the_attempts(
+    server: LocalServer, sleeps: SleepRecorder
+) -> None:
+    """The final error names GET /v2/connections/{id} and how many attempts were made."""
+    server.handler = lambda r, s: asyncio.sleep(0, web.Response(status=502))
+    async with make(server, sleep=sleeps, clock=sleeps.clock) as telnyx:
+        with pytest.raises(InternalServerError) as info:
+            await telnyx.connections.get("123")
+    assert "(GET /v2/connections/123, after 3 attempts)" in str(info.value)
+    assert (info.value.attempts, info.value.conn_id) == (3, "123")
+
+
+@pytest.mark.parametrize("bulk", ["gather", "iter"])
+async def test_a_401_ends_a_bulk_run_at_once(server: LocalServer, bulk: str) -> None:
+    """A wrong key: the bulk call raises AuthenticationError instead of one 401 per id."""
+
+    async def handler(request: web.Request, server: LocalServer) -> web.StreamResponse:
+        await asyncio.sleep(0.005)
+        return web.Response(status=401, body=error_body("10009", "Auth failed", "bad key"))
+
+    server.handler = handler
+    ids = [str(i) for i in range(2000)]
+
+    async def run_bulk(telnyx: TelnyxSession) -> None:
+        if bulk == "gather":
+            await telnyx.connections.gather_many(ids, return_exceptions=True)
+            return
+        async with aclosing(telnyx.connections.iter_many(ids)) as results:
+            async for _ in results:
+                pass
+
+    async with make(server) as telnyx:
+        with pytest.raises(AuthenticationError):
+            await run_bulk(telnyx)
+    assert len(server.requests) <= 100
+
+
+async def test_time_queued_for_a_connection_is_not_an_attempt_timeout(
+    server: LocalServer,
+) -> None:
+    """300 gets on a pool of 100, answers in 0.2 s, timeout 0.5 s: none times out.
+
+    The third wave waits 0.4 s for a connection, then 0.2 s for its answer: 0.6 s
+    in all, which would be a timeout if queueing counted.
+    """
+
+    async def handler(request: web.Request, server: LocalServer) -> web.StreamResponse:
+        await asyncio.sleep(0.2)
+        return await ok_handler(request, server)
+
+    server.handler = handler
+    async with make(server, timeout=0.5, max_retries=0) as telnyx:
+        results = await asyncio.gather(
+            *(telnyx.connections.get(str(i)) for i in range(300)), return_exceptions=True
+        )
+    assert [r for r in results if not isinstance(r, Connection)] == []
+    assert server.max_in_flight <= 100
