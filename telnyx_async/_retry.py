@@ -18,7 +18,9 @@ from ._config import DEFAULT_MAX_RETRIES
 RETRYABLE_STATUSES: Final = frozenset({408, 429})
 """Statuses retried besides every 5xx: request timeout and rate limiting."""
 MAX_RETRY_AFTER: Final = 60.0
-"""Longest server-advised wait obeyed, in seconds; a longer one is treated as absent."""
+"""Longest server-advised wait obeyed, in seconds. A session raises the error at once,
+with the advice in its message, when a server asks for longer: it never retries sooner
+than asked."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

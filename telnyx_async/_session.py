@@ -231,13 +231,6 @@ class TelnyxSession:
                     # one waits its turn without using up a retry.
                     self._rate_limited += 1
                     throttled = error
-                    allowed = self._max_rate_limit_wait - paced
-                    if deadline_at is not None:
-                        allowed = min(allowed, deadline_at - asyncio.get_running_loop().time())
-                    if advice is not None and advice > min(policy.max_retry_after, allowed):
-                        raise self._finish(
-                            _advised(error, advice, "this call may wait"), url, attempts
-                        )
                     continue
                 if retries >= policy.max_retries or not policy.retries_status(status):
                     raise self._finish(error, url, attempts)

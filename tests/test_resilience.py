@@ -180,3 +180,19 @@ async def test_time_queued_for_a_connection_is_not_an_attempt_timeout(
         )
     assert [r for r in results if not isinstance(r, Connection)] == []
     assert server.max_in_flight <= 100
+
+
+@pytest.mark.parametrize("status", [429, 503])
+async def test_never_retry_sooner_than_asked(
+    server: LocalServer, sleeps: SleepRecorder, status: int
+) -> None:
+    """Retry-After: 120 is longer than the session waits: the error now, with the advice."""
+    server.handler = lambda r, s: asyncio.sleep(
+        0, web.Response(status=status, headers={"Retry-After": "120"})
+    )
+    async with make(server, sleep=sleeps, clock=sleeps.clock) as telnyx:
+        with pytest.raises(TelnyxError, match="could start in 120s") as info:
+            await telnyx.connections.get("1")
+    assert len(server.requests) == 1
+    assert sleeps.delays == []
+    assert getattr(info.value, "retry_after", None) == 120.0
