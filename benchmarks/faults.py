@@ -57,6 +57,8 @@ class Outcome:
     elapsed: float
     errors: dict[str, int]
     leftover_tasks: int
+    texts: tuple[str, ...] = ()
+    """str() and repr() of every error yielded, for the key check."""
 
     @property
     def amplification(self) -> float:
@@ -175,6 +177,7 @@ async def run(scenario: Scenario) -> Outcome:
         seen: Counter[str] = Counter()
         errors: Counter[str] = Counter()
         ok_ids: set[str] = set()
+        texts: list[str] = []
         wrong = 0
         start = time.perf_counter()
         async with TelnyxSession(
@@ -191,6 +194,8 @@ async def run(scenario: Scenario) -> Outcome:
                         wrong += result != server.connections[conn_id]
                     else:
                         errors[type(result).__name__] += 1
+                        if len(texts) < 200:
+                            texts.extend((str(result), repr(result)))
         elapsed = time.perf_counter() - start
         leftover = [
             t
@@ -209,6 +214,7 @@ async def run(scenario: Scenario) -> Outcome:
             elapsed=elapsed,
             errors=dict(errors),
             leftover_tasks=len(leftover),
+            texts=(*texts, repr(telnyx), str(telnyx.stats)),
         )
 
 

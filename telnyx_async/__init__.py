@@ -6,6 +6,7 @@ Example:
     ...     conn = await telnyx.connections.get("1293384261075731499")
 """
 
+from ._budget import RetryBudget
 from ._config import DEFAULT_BASE_URL
 from ._connections import Connections
 from ._errors import (
@@ -29,6 +30,7 @@ from ._errors import (
 )
 from ._loop import run
 from ._models import AnchorsiteOverride, Connection
+from ._pacing import AdaptiveRateLimiter, RateLimiter
 from ._retry import RetryPolicy
 from ._session import TelnyxSession
 from ._stats import SessionStats
@@ -39,6 +41,7 @@ __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "AdaptiveRateLimiter",
     "AnchorsiteOverride",
     "AuthenticationError",
     "BadRequestError",
@@ -52,8 +55,10 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RateLimiter",
     "ResponseTooLargeError",
     "ResponseValidationError",
+    "RetryBudget",
     "RetryPolicy",
     "SessionStats",
     "TelnyxError",

@@ -10,6 +10,26 @@ import telnyx_async
 from telnyx_async import Connection, NotFoundError, TelnyxError, TelnyxSession
 
 
+async def paced_code(ids: list[str]) -> None:
+    limiter: telnyx_async.RateLimiter = telnyx_async.AdaptiveRateLimiter(rate_limit=50)
+    async with TelnyxSession(
+        "key",
+        rate_limiter=limiter,
+        retry_budget=telnyx_async.RetryBudget(ratio=0.2),
+        max_rate_limit_wait=30,
+    ) as telnyx:
+        conn = await telnyx.connections.get("1", deadline=2.5)
+        assert_type(conn, Connection)
+        assert_type(await telnyx.connections.gather_many(ids, deadline=10), list[Connection])
+        try:
+            await telnyx.connections.get("2")
+        except TimeoutError as exc:
+            assert_type(exc, TimeoutError)
+        except telnyx_async.RateLimitError as exc:
+            assert_type(exc.retry_after, float | None)
+            assert_type(exc.attempts, int)
+
+
 async def user_code(ids: list[str]) -> None:
     async with TelnyxSession("key", base_url="http://127.0.0.1:8080/v2") as telnyx:
         conn = await telnyx.connections.get("1293384261075731499")
