@@ -38,9 +38,8 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final, Protocol, runtime_checkable
 
 from ._config import DEFAULT_RATE_LIMIT_PAUSE
@@ -122,8 +121,12 @@ class PacingState:
     """Requests started and not yet observed."""
     last_throttle: float = -math.inf
     last_growth: float = 0.0
-    successes: deque[float] = field(default_factory=deque)
-    """Times of successes within the last second."""
+    second_start: float = 0.0
+    """Start of the current one-second bucket of successes."""
+    successes_now: int = 0
+    """Successes in the current bucket."""
+    successes_before: int = 0
+    """Successes in the bucket before it (0 if that was not the one just before)."""
 
     def effective_rate(self) -> float | None:
         """The rate requests are spaced at now: the smaller of the learned rate and the cap."""
@@ -155,52 +158,73 @@ class PacingState:
         self.in_flight += 1
 
     def observe(
-        self, status: int | None, headers: Mapping[str, str] | None, now: float, *, wall: float
+        self,
+        status: int | None,
+        headers: Mapping[str, str] | None,
+        now: float,
+        *,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         """Learn from one response (``status`` ``None``: none came).
 
-        ``wall`` is the Unix time, for ``Retry-After`` dates.
+        ``wall`` gives the Unix time, read only for a ``Retry-After`` date.
         """
-        self.in_flight = max(0, self.in_flight - 1)
-        if self.rate is not None and now - self.last_throttle > RATE_MEMORY:
-            self.rate = None  # long quiet: forget, the limit may have been raised
+        if self.in_flight > 0:
+            self.in_flight -= 1
         if status is None or headers is None:
             return
-        reset = parse_retry_after(headers.get("x-ratelimit-reset"), now=wall)
+        if 200 <= status < 300:
+            self._succeeded(now)
+        reset_value = headers.get("x-ratelimit-reset")
+        if reset_value is not None:
+            self._window(headers, parse_retry_after(reset_value, now=wall()), now)
+        if status == 429:
+            self._throttled(now, retry_after_from(status, headers, now=wall()))
+
+    def _window(self, headers: Mapping[str, str], reset: float | None, now: float) -> None:
         remaining = _header_int(headers, "x-ratelimit-remaining")
         limit = _header_int(headers, "x-ratelimit-limit")
         if limit is not None:
             self.limit = limit
         if reset is not None and remaining is not None:
-            self.window_length = max(self.window_length, min(reset, self.max_pause))
-            self.window_end = now + min(reset, self.max_pause)
+            reset = min(reset, self.max_pause)
+            self.window_length = max(self.window_length, reset)
+            self.window_end = now + reset
             self.allowance = max(0, remaining - self.in_flight)
-        if status == 429:
-            self._throttled(now, retry_after_from(status, headers, now=wall))
-        elif 200 <= status < 300:
-            self._succeeded(now)
 
     def _succeeded(self, now: float) -> None:
-        successes = self.successes
-        successes.append(now)
-        while successes and successes[0] <= now - 1.0:
-            successes.popleft()
-        if self.rate is not None and now > self.last_growth:
-            self.rate *= 1.0 + RATE_INCREASE * min(now - self.last_growth, 1.0)
-            self.last_growth = now
+        # Two one-second buckets: enough to tell what was accepted lately, O(1).
+        if now - self.second_start >= 1.0:
+            recent = now - self.second_start < 2.0
+            self.successes_before = self.successes_now if recent else 0
+            self.successes_now = 0
+            self.second_start = now
+        self.successes_now += 1
+        if self.rate is not None:
+            if now - self.last_throttle > RATE_MEMORY:
+                self.rate = None  # a long quiet: forget, the limit may have been raised
+            elif now > self.last_growth:
+                self.rate *= 1.0 + RATE_INCREASE * min(now - self.last_growth, 1.0)
+                self.last_growth = now
+
+    def accepted_rate(self, now: float) -> float:
+        """Successes per second lately, from the two buckets (a burst counts over >= 50 ms)."""
+        into = now - self.second_start
+        if into >= 2.0:
+            return 0.0
+        if into >= 1.0:
+            return float(self.successes_now)
+        # The current bucket, plus the part of the previous one still within the last second.
+        count = self.successes_now + self.successes_before * (1.0 - into)
+        span = into if self.successes_before == 0 else 1.0
+        return count / max(0.05, span)
 
     def _throttled(self, now: float, advice: float | None) -> None:
         pause = DEFAULT_RATE_LIMIT_PAUSE if advice is None else min(advice, self.max_pause)
         self.paused_until = max(self.paused_until, now + pause)
         if now - self.last_throttle < _EPISODE:
             return  # the rest of a burst that was already answered for
-        successes = self.successes
-        while successes and successes[0] <= now - 1.0:
-            successes.popleft()
-        # What the server accepted per second lately: a burst of successes in a
-        # few milliseconds counts over at least 50 ms, not as a huge rate.
-        span = max(0.05, now - successes[0]) if successes else 1.0
-        accepted = len(successes) / min(1.0, span)
+        accepted = self.accepted_rate(now)
         current = accepted if self.rate is None else min(self.rate, accepted)
         self.rate = max(MIN_RATE, current * BETA)
         self.last_throttle = now
@@ -265,4 +289,4 @@ class AdaptiveRateLimiter:
 
     async def observe(self, status: int | None, headers: Mapping[str, str] | None) -> None:
         """Feed one outcome to the pacing state."""
-        self.state.observe(status, headers, self._clock(), wall=self._wall())
+        self.state.observe(status, headers, self._clock(), wall=self._wall)

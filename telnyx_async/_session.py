@@ -221,7 +221,7 @@ class TelnyxSession:
                 await limiter.observe(status, headers)
                 self._responses[status] = self._responses.get(status, 0) + 1
                 if 200 <= status < 300:
-                    budget.on_success(now=clock())
+                    budget.on_success()
                     return status, headers, body
                 error = status_error(status, headers, body, secrets=self._secrets)
                 advice = retry_after_from(status, headers, now=time.time())

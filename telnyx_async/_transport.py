@@ -22,7 +22,7 @@ import contextlib
 import contextvars
 import weakref
 from collections.abc import AsyncGenerator, Iterable, Mapping
-from typing import Final
+from typing import Any, Final
 
 import aiohttp
 from aiohttp import hdrs
@@ -108,27 +108,23 @@ class Transport:
             # Created here, on first use, so that the TelnyxSession itself can be
             # built outside a running loop (aiohttp binds a session to its loop).
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._pool_size),
+                connector=_CountingConnector(self, limit=self._pool_size),
                 timeout=self._timeout,
                 headers=self._headers,
-                middlewares=(self._count_send,),
             )
             self._loop = loop
             self._slots = asyncio.Semaphore(self._pool_size)
             self._closer = _close_at_loop_shutdown(self._session)
         return self._session
 
-    async def _count_send(
-        self, request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
-    ) -> aiohttp.ClientResponse:
-        # aiohttp calls its middlewares once per send, its own silent re-send included.
+    def _count_send(self) -> None:
+        # aiohttp asks the connector once per send, its own silent re-send included.
         self.sends += 1
         box = _SENDS.get(None)
         if box is not None:
             box[0] += 1
             if box[0] > 1:
                 self.resends += 1
-        return await handler(request)
 
     async def get(self, url: str, *, timeout: float | None = None) -> RawResponse:  # noqa: ASYNC109
         """Send one GET to an already percent-encoded URL and read the whole body.
@@ -269,6 +265,30 @@ class Transport:
             await closer.aclose()  # closes the pool
         if session is not None and self._owns_session and not session.closed:
             await session.close()
+
+
+class _CountingConnector(aiohttp.TCPConnector):
+    """A TCPConnector that tells its transport of each connection it hands out.
+
+    aiohttp takes one connection per request it sends, including the one re-send
+    it makes on its own when a reused keep-alive connection turns out closed; a
+    client middleware would see the same, at a much higher cost per request.
+    """
+
+    def __init__(self, transport: Transport, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._on_connect = weakref.WeakMethod(transport._count_send)
+
+    async def connect(
+        self,
+        req: aiohttp.ClientRequest,
+        traces: list[Any],
+        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - aiohttp's own signature
+    ) -> aiohttp.connector.Connection:
+        count = self._on_connect()
+        if count is not None:
+            count()
+        return await super().connect(req, traces, timeout)
 
 
 async def _pool_closer(

@@ -500,17 +500,22 @@ async def test_aiohttp_resends_are_counted() -> None:
                     await writer.drain()
             writer.close()
 
+    failed = 0
     async with (
         OneAnswerPerConnection(lambda n, h: None) as server,
         session(server, max_retries=0) as telnyx,
     ):
-        await telnyx.connections.get("1")
-        await telnyx.connections.get("1")
+        for _ in range(10):
+            try:
+                await telnyx.connections.get("1")
+            except APIConnectionError:
+                failed += 1  # now and then aiohttp does not re-send: it must still add up
         stats = telnyx.stats
-    assert server.requests == 3
-    assert stats.requests == 3
-    assert stats.resends == 1
+    assert stats.requests == server.requests
+    assert stats.resends == server.requests - 10
+    assert stats.resends >= 1
     assert stats.retries == 0
+    assert failed < 10
 
 
 # --- a rate limit with a reset the hostile server made up --------------------------------

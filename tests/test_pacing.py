@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,7 +20,7 @@ def test_a_429_pauses_every_request_until_the_reset() -> None:
     """One 429 with x-ratelimit-reset: 2 holds back the next request by 2 s, whoever sends it."""
     state = PacingState()
     state.take(0.0)
-    state.observe(429, {"x-ratelimit-reset": "2"}, 0.0, wall=WALL)
+    state.observe(429, {"x-ratelimit-reset": "2"}, 0.0, wall=lambda: WALL)
     assert state.delay(0.0) == 2.0
     assert state.delay(2.0) <= 0.0
 
@@ -29,7 +30,7 @@ def test_remaining_zero_waits_for_the_window_and_the_limit_refills_it() -> None:
     state = PacingState()
     state.take(0.0)
     headers = {"x-ratelimit-limit": "3", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "0.5"}
-    state.observe(200, headers, 0.1, wall=WALL)
+    state.observe(200, headers, 0.1, wall=lambda: WALL)
     assert state.delay(0.2) == 0.5 + 0.1 - 0.2
     for _ in range(3):
         assert state.delay(0.7) <= 0.0
@@ -42,12 +43,12 @@ def test_the_rate_drops_on_a_429_and_grows_back_on_success() -> None:
     state = PacingState()
     for i in range(100):
         state.take(i / 100)
-        state.observe(200, {}, i / 100, wall=WALL)
-    state.observe(429, {}, 1.0, wall=WALL)
+        state.observe(200, {}, i / 100, wall=lambda: WALL)
+    state.observe(429, {}, 1.0, wall=lambda: WALL)
     assert state.rate is not None
     assert 85 <= state.rate <= 95
     dropped = state.rate
-    state.observe(200, {}, 2.0, wall=WALL)
+    state.observe(200, {}, 2.0, wall=lambda: WALL)
     assert state.rate > dropped
 
 
@@ -73,7 +74,7 @@ async def test_a_wait_over_max_wait_is_returned_not_slept() -> None:
     """An acquire returns the needed wait at once when it exceeds max_wait, taking nothing."""
     sleeps = SleepRecorder()
     limiter = AdaptiveRateLimiter(clock=sleeps.clock, sleep=sleeps)
-    limiter.state.observe(429, {"Retry-After": "30"}, sleeps.now, wall=WALL)
+    limiter.state.observe(429, {"Retry-After": "30"}, sleeps.now, wall=lambda: WALL)
     assert await limiter.acquire(max_wait=5) == 30.0
     assert sleeps.delays == []
     assert limiter.state.in_flight == 0
@@ -115,7 +116,7 @@ def test_pacing_waits_are_bounded_whatever_the_server_says(
         assert wait <= max(max_pause, 1.0 / min(rate, MIN_RATE) if rate else 0.0) + 1e-6
         if wait == 0.0:
             state.take(now)
-        state.observe(status, headers, now, wall=WALL + now)
+        state.observe(status, headers, now, wall=functools.partial(float, WALL + now))
         assert state.in_flight >= 0
         assert state.rate is None or state.rate >= MIN_RATE
 
@@ -136,7 +137,7 @@ def test_the_budget_stays_between_zero_and_its_cap(
     for gap, success in steps:
         now += gap
         if success:
-            budget.on_success(now=now)
+            budget.on_success()
         else:
             budget.try_spend(now=now)
         assert 0.0 <= budget.tokens <= max_tokens
@@ -148,5 +149,5 @@ def test_an_outage_spends_the_budget_then_only_the_floor() -> None:
     assert sum(budget.try_spend(now=0.0) for _ in range(100)) == 20
     assert sum(budget.try_spend(now=3.0) for _ in range(100)) == 3
     for _ in range(4):
-        budget.on_success(now=3.0)
+        budget.on_success()
     assert sum(budget.try_spend(now=3.0) for _ in range(100)) == 2
