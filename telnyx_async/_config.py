@@ -51,10 +51,16 @@ def base_url_from(explicit: str | None, env: Mapping[str, str]) -> str:
     """Return the base URL without a trailing slash: explicit, else env, else the default.
 
     Raises:
-        ValueError: the URL is not an absolute ``http`` or ``https`` URL.
+        ValueError: the URL is not an absolute ``http`` or ``https`` URL, or holds
+            credentials (``user:password@``; the message never repeats them).
     """
     url = explicit or env.get(BASE_URL_ENV) or DEFAULT_BASE_URL
     scheme, sep, rest = url.partition("://")
+    authority = rest.split("/", 1)[0]
+    if "@" in authority:
+        # Never echoed: the part before "@" is a password. The key travels as a Bearer
+        # token, and aiohttp refuses credentials in the URL beside one.
+        raise ValueError("base_url must not hold credentials (user:password@host)")
     if not sep or scheme.lower() not in ("http", "https") or not rest.strip("/"):
         raise ValueError(f"base_url must be an absolute http(s) URL, got {url!r}")
     if "?" in rest or "#" in rest:

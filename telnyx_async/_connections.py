@@ -121,7 +121,7 @@ class Connections:
         concurrency: int = ...,
         return_exceptions: bool,
         deadline: float | None = ...,
-    ) -> list[Connection | BaseException]: ...
+    ) -> list[Connection | TelnyxError]: ...
 
     async def gather_many(
         self,
@@ -130,7 +130,7 @@ class Connections:
         concurrency: int = DEFAULT_CONCURRENCY,
         return_exceptions: bool = False,
         deadline: float | None = None,
-    ) -> list[Connection] | list[Connection | BaseException]:
+    ) -> list[Connection] | list[Connection | TelnyxError]:
         """Retrieve many connections concurrently; results in the order of ``ids``.
 
         Each distinct id is fetched once, and every position it holds gets the
@@ -143,7 +143,9 @@ class Connections:
             concurrency: the most requests in flight at once.
             return_exceptions: ``False`` (default): the first failure, after its
                 retries, cancels the other requests and is raised. ``True``: each
-                failed position holds its exception and every id is tried.
+                failed position holds its ``TelnyxError`` and every id is tried
+                (as ``iter_many`` does); anything else (a bug, a non-``str`` id)
+                still ends the call and is raised.
             deadline: seconds the whole call may take; ids still pending when it
                 runs out fail with ``APITimeoutError``.
 
@@ -163,14 +165,14 @@ class Connections:
         for conn_id in ordered:
             if not isinstance(conn_id, str):
                 raise TypeError(f"connection ids must be str, got {type(conn_id).__name__}")
-        found: dict[str, Connection | BaseException] = {}
+        found: dict[str, Connection | TelnyxError] = {}
         deadline_at = _deadline_at(deadline)
         await bounded_each(
             dict.fromkeys(ordered),
             lambda conn_id: self._get(conn_id, deadline_at),
             found.__setitem__,
             concurrency=self._concurrency(concurrency),
-            capture=Exception if return_exceptions else (),
+            capture=TelnyxError if return_exceptions else (),
             fatal=AuthenticationError,
         )
         return [found[conn_id] for conn_id in ordered]

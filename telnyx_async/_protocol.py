@@ -56,7 +56,8 @@ def encode_id(conn_id: str) -> str:
     if type(conn_id) is not str:
         if not isinstance(conn_id, str):
             raise TypeError(f"connection id must be a str, got {type(conn_id).__name__}")
-        conn_id = str(conn_id)  # a str subclass: drop any overridden behaviour
+        # A str subclass: take its plain value; str() would call an overridden __str__.
+        conn_id = str.__str__(conn_id)
     if conn_id in ("", ".", ".."):
         raise InvalidConnectionIdError(
             f"connection id must be a non-empty string other than '.' or '..', got {conn_id!r}"

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 import time
+import traceback
+import warnings
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Final, Self, TypeVar
@@ -119,6 +122,11 @@ class TelnyxSession:
         )
         self._max_rate_limit_wait = max_rate_limit_wait
         self._budget = retry_budget if retry_budget is not None else RetryBudget()
+        # Where it was made, for the unclosed-session warning: only under
+        # `python -X dev` (tracemalloc gives it too, through the warning's source).
+        self._created_at = (
+            "".join(traceback.format_stack(limit=8)[:-1]) if sys.flags.dev_mode else ""
+        )
         secrets = _secrets_of(key, self._base_url)
         self._secrets = secrets
         self._transport = Transport(
@@ -296,6 +304,19 @@ class TelnyxSession:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+    def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
+        # aiohttp's own "Unclosed client session" names none of our objects; this
+        # says which TelnyxSession and, under `python -X dev`, where it was made.
+        transport = getattr(self, "_transport", None)
+        if transport is None or transport.closed or not transport.has_open_pool:
+            return
+        where = f"; created at:\n{self._created_at}" if self._created_at else ""
+        _warn(
+            f"unclosed {self!r}: use 'async with TelnyxSession(...)' or await close(){where}",
+            ResourceWarning,
+            source=self,
+        )
 
     def __repr__(self) -> str:
         # Never the key, not even a part of it.

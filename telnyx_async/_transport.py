@@ -88,6 +88,11 @@ class Transport:
         return self._closed
 
     @property
+    def has_open_pool(self) -> bool:
+        """Whether this transport owns a pool that is open now."""
+        return self._owns_session and self._session is not None and not self._session.closed
+
+    @property
     def timeout(self) -> float:
         """Seconds allowed for one attempt, once it has a pooled connection."""
         return self._timeout_seconds

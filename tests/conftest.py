@@ -140,6 +140,7 @@ class LocalServer:
         self.client_ports: set[int] = set()
         self.gate = asyncio.Event()
         self.gate_at = 0
+        self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -155,6 +156,7 @@ class LocalServer:
             self.client_ports.add(peer[1])
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        self._changed.set()
         try:
             response = await self.handler(request, self)
             self.served += 1
@@ -164,6 +166,14 @@ class LocalServer:
             raise
         finally:
             self.in_flight -= 1
+            self._changed.set()
+
+    async def until(self, predicate: Callable[[LocalServer], bool]) -> None:
+        """Wait until ``predicate(self)`` holds, checked as requests start and end (no polling)."""
+        async with asyncio.timeout(10):
+            while not predicate(self):
+                self._changed.clear()
+                await self._changed.wait()
 
     async def start(self) -> None:
         """Bind a free port on 127.0.0.1 and start serving."""

@@ -21,11 +21,20 @@ class Probe:
         self.max_in_flight = 0
         self.calls: list[int] = []
         self.cancelled = 0
+        self._changed = asyncio.Event()
+
+    async def until_in_flight(self, n: int) -> None:
+        """Wait until ``n`` fetches are in flight at once (an event, not a timed sleep)."""
+        async with asyncio.timeout(10):
+            while self.in_flight < n:
+                self._changed.clear()
+                await self._changed.wait()
 
     async def __call__(self, item: int) -> str:
         self.calls.append(item)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        self._changed.set()
         try:
             # Later items finish first, so completion order differs from input order.
             await asyncio.sleep(self.delay * (1 + (item % 3 == 0)))
@@ -146,7 +155,7 @@ async def test_break_with_aclosing_cancels_in_flight_at_once() -> None:
     probe = Probe(delay=10.0)
     async with aclosing(bounded_map(range(1000), probe, concurrency=10)) as results:
         task = asyncio.ensure_future(anext(results))
-        await asyncio.sleep(0.01)
+        await probe.until_in_flight(10)
         assert probe.in_flight == 10
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -160,10 +169,9 @@ async def test_plain_break_leaves_no_task_behind() -> None:
     probe = Probe(delay=0.001)
     async for _ in bounded_map(range(1000), probe, concurrency=10):
         break
-    for _ in range(20):
-        if not _engine_tasks():
-            break
-        await asyncio.sleep(0.001)
+    async with asyncio.timeout(10):  # the loop finalises the generator a few steps later
+        while _engine_tasks():  # noqa: ASYNC110 - no event marks the loop's finalisation
+            await asyncio.sleep(0)
     assert _engine_tasks() == []
     assert probe.in_flight == 0
 
@@ -177,7 +185,7 @@ async def test_cancelling_the_consumer_cancels_the_workers() -> None:
             pass
 
     consumer = asyncio.create_task(consume())
-    await asyncio.sleep(0.01)
+    await probe.until_in_flight(6)
     assert probe.in_flight == 6
     consumer.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -231,7 +239,7 @@ async def test_each_cancelled_caller_takes_its_workers_down() -> None:
     """Cancelling the awaiting task cancels every worker and leaves none behind."""
     probe = Probe(delay=10.0)
     task = asyncio.ensure_future(bounded_each(range(100), probe, lambda i, r: None, concurrency=5))
-    await asyncio.sleep(0.01)
+    await probe.until_in_flight(5)
     assert probe.in_flight == 5
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

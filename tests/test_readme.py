@@ -16,7 +16,8 @@ def test_readme_testing_examples_pass(pytester: pytest.Pytester) -> None:
     assert len(blocks) >= 2
     for n, block in enumerate(blocks):
         pytester.makepyfile(**{f"test_readme_{n}": block})
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-o", "asyncio_mode=auto")
+    # Strict mode, pytest-asyncio's default: the examples must carry their own markers.
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-o", "asyncio_mode=strict")
     result.assert_outcomes(passed=len(blocks))
 
 

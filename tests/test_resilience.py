@@ -63,17 +63,20 @@ async def test_a_shared_failure_reaches_every_caller_as_its_own_copy(server: Loc
 
 async def test_a_cancelled_leader_hands_over_to_a_follower(server: LocalServer) -> None:
     """Cancelling the caller that started the request does not fail the others."""
+    arrived = asyncio.Event()
 
     async def handler(request: web.Request, server: LocalServer) -> web.StreamResponse:
+        arrived.set()
         await asyncio.sleep(0.02)
         return await ok_handler(request, server)
 
     server.handler = handler
     async with make(server) as telnyx:
         leader = asyncio.create_task(telnyx.connections.get("5"))
-        await asyncio.sleep(0.005)
+        await arrived.wait()
         follower = asyncio.create_task(telnyx.connections.get("5"))
-        await asyncio.sleep(0.001)
+        for _ in range(3):
+            await asyncio.sleep(0)  # the follower starts waiting on the shared lookup
         leader.cancel()
         conn = await follower
     assert isinstance(conn, Connection)

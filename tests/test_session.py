@@ -46,8 +46,11 @@ def make(
 
 def client_tasks() -> list[asyncio.Task[object]]:
     """The library's tasks still alive (the server's own tasks share the loop)."""
+    # bounded_map's workers (iter_many) and bounded_each's (gather_many) alike.
     return [
-        t for t in asyncio.all_tasks() if "bounded_map" in getattr(t.get_coro(), "__qualname__", "")
+        t
+        for t in asyncio.all_tasks()
+        if getattr(t.get_coro(), "__qualname__", "").startswith(("bounded_map.", "bounded_each."))
     ]
 
 
@@ -238,11 +241,7 @@ async def test_gather_many_fails_fast_and_cancels_the_rest(server: LocalServer) 
         with pytest.raises(AuthenticationError):
             await telnyx.connections.gather_many(ids, concurrency=10)
         assert client_tasks() == []
-    for _ in range(100):
-        if server.cancelled >= 5:
-            break
-        await asyncio.sleep(0.005)
-    assert server.cancelled >= 5
+    await server.until(lambda s: s.cancelled >= 5)
     assert len(server.requests) <= 10
 
 
@@ -285,11 +284,7 @@ async def test_cancelling_a_bulk_consumer_cancels_server_requests(server: LocalS
         with pytest.raises(asyncio.CancelledError):
             await consumer
         assert client_tasks() == []
-    for _ in range(100):
-        if server.cancelled == 4:
-            break
-        await asyncio.sleep(0.005)
-    assert server.cancelled == 4
+    await server.until(lambda s: s.cancelled == 4)
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 408])
@@ -654,3 +649,123 @@ async def test_key_never_in_logs_errors_or_repr(
     everything = "\n".join([*retry_lines, str(info.value), repr(info.value), text, caplog.text])
     assert API_KEY not in everything
     assert "Bearer" not in everything
+
+
+async def test_a_lent_session_gets_our_headers(server: LocalServer) -> None:
+    """Requests through a lent aiohttp session carry the key, Accept and our User-Agent."""
+    async with aiohttp.ClientSession() as client, make(server, session=client) as telnyx:
+        await telnyx.connections.get("1")
+    [(_, headers)] = server.requests
+    assert headers["Authorization"] == f"Bearer {API_KEY}"
+    assert headers["User-Agent"].startswith("telnyx-async/")
+    assert headers["Accept"] == "application/json"
+
+
+async def test_a_lent_session_gets_our_timeout(server: LocalServer, sleeps: SleepRecorder) -> None:
+    """The per-attempt timeout applies through a lent session too (its own is 5 minutes)."""
+
+    async def hang(request: web.Request, server: LocalServer) -> web.StreamResponse:
+        await asyncio.sleep(5)
+        return await ok_handler(request, server)
+
+    server.handler = hang
+    async with (
+        aiohttp.ClientSession() as client,
+        make(server, sleeps, session=client, timeout=0.05, max_retries=0) as telnyx,
+    ):
+        with pytest.raises(APITimeoutError):
+            await telnyx.connections.get("1")
+
+
+def test_backoff_is_jittered_by_default() -> None:
+    """The default random source gives different delays for the same retry."""
+    policy = RetryPolicy()
+    delays = {policy.delay(3) for _ in range(20)}
+    assert len(delays) > 10
+    assert all(0.0 <= d <= 4.0 for d in delays)
+
+
+async def test_bulk_concurrency_is_capped_at_the_pool_by_the_library(server: LocalServer) -> None:
+    """concurrency=50 on a pool of 5 runs 5 workers: the library caps it, not aiohttp's queue."""
+    gated(server, 5)
+    async with make(server, pool_size=5) as telnyx:
+        seen: list[int] = []
+
+        async def count_workers() -> None:
+            await server.until(lambda s: s.in_flight == 5)
+            seen.append(len(client_tasks()))
+
+        watcher = asyncio.create_task(count_workers())
+        await telnyx.connections.gather_many([str(i) for i in range(40)], concurrency=50)
+        await watcher
+    assert seen == [5]
+
+
+async def test_iter_many_raises_what_is_not_a_telnyx_error(server: LocalServer) -> None:
+    """A non-str id is a TypeError that ends iter_many and gather_many, not a yielded result."""
+    async with make(server) as telnyx:
+        with pytest.raises(TypeError, match="must be a str"):
+            async for _ in telnyx.connections.iter_many(["1", 2]):  # type: ignore[list-item]
+                pass
+        with pytest.raises(TypeError):
+            await telnyx.connections.gather_many(["1", 2], return_exceptions=True)  # type: ignore[list-item]
+
+
+class BrokenLimiter:
+    """A RateLimiter with a bug: acquire raises RuntimeError."""
+
+    async def acquire(self, *, max_wait: float) -> float:
+        raise RuntimeError("limiter bug")
+
+    async def observe(self, status: int | None, headers: object) -> None:
+        return None
+
+
+async def test_bulk_calls_capture_telnyx_errors_only(server: LocalServer) -> None:
+    """A bug (here in a user's limiter) ends gather_many(return_exceptions=True) and iter_many."""
+    async with make(server, rate_limiter=BrokenLimiter()) as telnyx:
+        with pytest.raises(RuntimeError, match="limiter bug"):
+            await telnyx.connections.gather_many(["1", "2"], return_exceptions=True)
+        with pytest.raises(RuntimeError, match="limiter bug"):
+            async for _ in telnyx.connections.iter_many(["1", "2"]):
+                pass
+
+
+async def test_str_subclass_ids_are_sent_as_their_plain_value(server: LocalServer) -> None:
+    """A str subclass cannot change the request path through overridden methods."""
+
+    class Sneaky(str):
+        def encode(self, *args: object, **kwargs: object) -> bytes:
+            return b"../balance"
+
+        def __str__(self) -> str:
+            return "../balance"
+
+    async with make(server) as telnyx:
+        await telnyx.connections.get(Sneaky("42"))
+    [(path, _)] = server.requests
+    assert path == "/v2/connections/42"
+
+
+def test_base_url_credentials_are_refused_without_echoing_them() -> None:
+    """user:password@ in the base URL is a ValueError at once, and the password is not in it.
+
+    (aiohttp would refuse every request: credentials in the URL and a Bearer header.)
+    """
+    with pytest.raises(ValueError, match="credentials") as info:
+        TelnyxSession(API_KEY, base_url="http://user:s3cretpass@127.0.0.1:9/v2")
+    assert "s3cretpass" not in str(info.value)
+    with pytest.raises(ValueError, match="base_url") as info:
+        TelnyxSession(API_KEY, base_url="ftp://user:s3cretpass@host/v2")
+    assert "s3cretpass" not in str(info.value)
+
+
+async def test_an_unclosed_session_warning_names_the_telnyx_session(server: LocalServer) -> None:
+    """Forgetting close() warns with 'unclosed <TelnyxSession ...>', not only aiohttp's text."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        telnyx = make(server)
+        await telnyx.connections.get("1")
+        del telnyx
+        gc.collect()
+    assert any("unclosed <TelnyxSession" in str(w.message) for w in caught)

@@ -40,7 +40,7 @@ async def user_code(ids: list[str]) -> None:
 
         assert_type(await telnyx.connections.gather_many(ids), list[Connection])
         mixed = await telnyx.connections.gather_many(ids, concurrency=8, return_exceptions=True)
-        assert_type(mixed, list[Connection | BaseException])
+        assert_type(mixed, list[Connection | TelnyxError])
 
         async with aclosing(telnyx.connections.iter_many(iter(ids))) as results:
             async for conn_id, result in results:

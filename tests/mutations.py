@@ -1,0 +1,301 @@
+"""Deliberate mutations of the library, each of which some test must catch.
+
+Each entry breaks one promised behaviour (a header, a guard, a bound); the
+runner applies it alone, runs the tests that should notice, and restores the
+file. A mutation that survives is a behaviour no test would catch breaking.
+
+    python -m tests.mutations            # every mutation (several minutes)
+    python -m tests.mutations 3 7        # only these
+
+Not part of the test suite (it rewrites source files while it runs): run it by
+hand after changing tests, and record the score in docs/testing.md. Not thread
+or process safe: nothing else may edit the tree while it runs.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """Replace ``old`` (exactly once in ``path``) by ``new``; ``tests`` must then fail."""
+
+    what: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+T, P, S, C, E = (
+    "telnyx_async/_transport.py",
+    "telnyx_async/_protocol.py",
+    "telnyx_async/_session.py",
+    "telnyx_async/_connections.py",
+    "telnyx_async/_errors.py",
+)
+HOSTILE, FUZZ = "tests/test_hostile.py", "tests/test_fuzz.py"
+SESSION, RESIL = "tests/test_session.py", "tests/test_resilience.py"
+MATRIX, PACING = "tests/test_fault_matrix.py", "tests/test_pacing.py"
+
+MUTATIONS: tuple[Mutation, ...] = (
+    # Issue 11: holes a review found.
+    Mutation(
+        "a lent session= gets none of our headers",
+        T,
+        "self._request_headers: CIMultiDict[str] | None = None if session is None else "
+        "self._headers",
+        "self._request_headers: CIMultiDict[str] | None = None",
+        (SESSION,),
+    ),
+    Mutation(
+        "a lent session= gets no per-request timeout",
+        T,
+        "timeout=self._timeout if timeout is None else aiohttp.ClientTimeout(total=timeout),",
+        "timeout=(self._timeout if timeout is None else aiohttp.ClientTimeout(total=timeout))"
+        " if self._owns_session else aiohttp.ClientTimeout(),",
+        (SESSION,),
+    ),
+    Mutation(
+        "the key put into an APIConnectionError message",
+        T,
+        'f"GET {self._path(url)} failed: {safe_text(_describe(exc), self._secrets)}"',
+        "f\"GET {self._path(url)} {self._headers.get('Authorization')} failed\"",
+        (HOSTILE, "-k", "malformed"),
+    ),
+    Mutation(
+        "the key put into an APITimeoutError message",
+        T,
+        'f"GET {self._path(url)} timed out: no complete answer within {seconds:g}s{where}"',
+        "f\"GET {self._path(url)} timed out {self._headers.get('Authorization')}\"",
+        (HOSTILE, "-k", "malformed"),
+    ),
+    Mutation(
+        "no jitter by default",
+        "telnyx_async/_retry.py",
+        "rand: Callable[[], float] = random.random,",
+        "rand: Callable[[], float] = lambda: 1.0,",
+        (SESSION, "-k", "jitter"),
+    ),
+    Mutation(
+        "bulk concurrency not capped at the pool size",
+        C,
+        "return min(requested, limit) if limit else requested",
+        "return requested",
+        (SESSION, "-k", "pool"),
+    ),
+    Mutation(
+        "iter_many captures every Exception",
+        C,
+        "capture=TelnyxError,\n            fatal=AuthenticationError,",
+        "capture=Exception,\n            fatal=AuthenticationError,",
+        (SESSION, "-k", "not_a_telnyx_error"),
+    ),
+    Mutation(
+        "gather_many(return_exceptions=True) captures every Exception",
+        C,
+        "capture=TelnyxError if return_exceptions else (),",
+        "capture=Exception if return_exceptions else (),",
+        (SESSION, "-k", "telnyx_errors_only"),
+    ),
+    Mutation(
+        "str subclasses not normalised",
+        P,
+        "        conn_id = str.__str__(conn_id)\n",
+        "",
+        (SESSION, "-k", "str_subclass"),
+    ),
+    # Issue 13: hostile servers.
+    Mutation(
+        "the body cap compares Content-Length of a compressed body",
+        T,
+        "and hdrs.CONTENT_ENCODING not in resp.headers",
+        "and True",
+        (HOSTILE, "-k", "bomb"),
+    ),
+    Mutation(
+        "an absurd HTTP-date raises OverflowError",
+        "telnyx_async/_retry.py",
+        "except (TypeError, ValueError, IndexError, OverflowError):",
+        "except (TypeError, ValueError, IndexError):",
+        (HOSTILE, FUZZ, "-k", "absurd or unreadable"),
+    ),
+    Mutation(
+        "deep JSON in a 2xx raises RecursionError",
+        P,
+        "    except RecursionError:\n        problem",
+        "    except ZeroDivisionError:\n        problem",
+        (HOSTILE, "-k", "deep"),
+    ),
+    Mutation(
+        "deep JSON in an error body raises RecursionError",
+        P,
+        "except (msgspec.DecodeError, RecursionError):",
+        "except msgspec.DecodeError:",
+        (HOSTILE, "-k", "deep"),
+    ),
+    Mutation(
+        "a lone surrogate id raises UnicodeEncodeError",
+        P,
+        "    except UnicodeEncodeError:\n        raise Invalid",
+        "    except ZeroDivisionError:\n        raise Invalid",
+        (HOSTILE, "-k", "surrogate"),
+    ),
+    Mutation(
+        "aiohttp's request info (with the key) left in the cause chain",
+        T,
+        "        current.__traceback__ = None\n",
+        "",
+        (HOSTILE, "-k", "malformed"),
+    ),
+    Mutation(
+        "an echoed key not redacted from error objects",
+        P,
+        "            errors = tuple(_redact_error(err, secrets) for err in errors)",
+        "            pass",
+        (HOSTILE, "-k", "echoed"),
+    ),
+    Mutation(
+        "ids not shortened in messages",
+        T,
+        "        return safe_text(url_path(url), self._secrets)",
+        "        return url_path(url)",
+        (HOSTILE, "-k", "huge_id"),
+    ),
+    Mutation(
+        "server titles not shortened in messages",
+        P,
+        "        parts = (shorten(p) for p in (first.title, first.detail) if p)",
+        "        parts = (p for p in (first.title, first.detail) if p)",
+        (HOSTILE, "-k", "huge_title"),
+    ),
+    Mutation(
+        "no closer for a pool that outlives its loop",
+        T,
+        "            self._closer = _close_at_loop_shutdown(self._session)",
+        "            self._closer = None",
+        (HOSTILE, "-k", "second_loop"),
+    ),
+    Mutation(
+        "aiohttp's re-sends not counted",
+        T,
+        "            if box[0] > 1:\n                self.resends += 1",
+        "            pass",
+        (HOSTILE, "-k", "resend"),
+    ),
+    # Issue 7: pacing, budget, deadlines.
+    Mutation(
+        "responses never reach the limiter",
+        "telnyx_async/_pacing.py",
+        "        self.state.observe(status, headers, self._clock(), wall=self._wall)",
+        "        pass",
+        (MATRIX, "-k", "window or bucket"),
+    ),
+    Mutation(
+        "the window's limit not restored when it resets",
+        "telnyx_async/_pacing.py",
+        "self.allowance = None if self.limit is None else self.limit - self.in_flight",
+        "self.allowance = None",
+        (PACING, "-k", "window"),
+    ),
+    Mutation(
+        "the retry budget never refuses",
+        "telnyx_async/_budget.py",
+        "        if self.tokens >= 1.0:\n            self.tokens -= 1.0\n            return True",
+        "        if True:\n            return True",
+        (MATRIX, "-k", "outage"),
+    ),
+    Mutation(
+        "a 429 uses up a retry",
+        S,
+        "                if status == 429:",
+        "                if status == 4290:",
+        (SESSION, "-k", "429"),
+    ),
+    Mutation(
+        "deadline ignored",
+        C,
+        "    if deadline is None:\n        return None\n    if not",
+        "    if True:\n        return None\n    if not",
+        (RESIL, "-k", "deadline"),
+    ),
+    Mutation(
+        "no single flight",
+        C,
+        "        while (shared := in_flight.get(url)) is not None:",
+        "        while (shared := None) is not None:",
+        (RESIL, "-k", "share"),
+    ),
+    Mutation(
+        "a 401 does not end a bulk run",
+        C,
+        "            capture=TelnyxError,\n            fatal=AuthenticationError,",
+        "            capture=TelnyxError,",
+        (RESIL, "-k", "401"),
+    ),
+    Mutation(
+        "time queued for a connection counts against the timeout",
+        T,
+        "            self._slots = asyncio.Semaphore(self._pool_size)",
+        "            self._slots = None",
+        (RESIL, "-k", "queued"),
+    ),
+    Mutation(
+        "APITimeoutError not a builtin TimeoutError",
+        E,
+        "class APITimeoutError(APIConnectionError, TimeoutError):",
+        "class APITimeoutError(APIConnectionError):",
+        (RESIL, "-k", "builtin"),
+    ),
+    Mutation(
+        "errors do not name the request and attempts",
+        E,
+        "        return text + self._context()",
+        "        return text",
+        (RESIL, "-k", "attempts"),
+    ),
+)
+
+
+def run(mutation: Mutation) -> bool:
+    """Apply one mutation, run its tests, restore the file; whether a test caught it."""
+    path = ROOT / mutation.path
+    source = path.read_text()
+    if source.count(mutation.old) != 1:
+        raise SystemExit(f"mutation {mutation.what!r}: its text is not in {mutation.path} once")
+    path.write_text(source.replace(mutation.old, mutation.new))
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *mutation.tests],
+            cwd=ROOT,
+            capture_output=True,
+            timeout=600,
+            check=False,
+        )
+    finally:
+        path.write_text(source)
+    return result.returncode != 0
+
+
+def main(selected: list[str]) -> int:
+    """Run the mutations (all, or the given indexes); print a table and the score."""
+    chosen = [(i, m) for i, m in enumerate(MUTATIONS) if not selected or str(i) in selected]
+    caught = 0
+    print("| # | mutation | caught by |\n|---|---|---|")
+    for index, mutation in chosen:
+        ok = run(mutation)
+        caught += ok
+        where = " ".join(mutation.tests) if ok else "**SURVIVED**"
+        print(f"| {index} | {mutation.what} | {where} |", flush=True)
+    print(f"\nscore: {caught} of {len(chosen)} mutations caught")
+    return 0 if caught == len(chosen) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
