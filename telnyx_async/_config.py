@@ -6,6 +6,8 @@ functions stay pure and are tested without touching ``os.environ``.
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import Mapping
 from typing import Final
 
@@ -38,6 +40,9 @@ DEFAULT_RETRY_BUDGET_FLOOR: Final = 1.0
 
 API_KEY_ENV: Final = "TELNYX_API_KEY"
 BASE_URL_ENV: Final = "TELNYX_BASE_URL"
+LOG_ENV: Final = "TELNYX_LOG"
+"""``debug`` or ``info``: log the ``telnyx_async`` logger to stderr (as the official SDK does)."""
+_LOG_LEVELS: Final = {"debug": logging.DEBUG, "info": logging.INFO}
 
 
 def api_key_from(explicit: str | None, env: Mapping[str, str]) -> str | None:
@@ -66,3 +71,26 @@ def base_url_from(explicit: str | None, env: Mapping[str, str]) -> str:
     if "?" in rest or "#" in rest:
         raise ValueError(f"base_url must not have a query or fragment, got {url!r}")
     return url.rstrip("/")
+
+
+def log_level_from(env: Mapping[str, str]) -> int | None:
+    """The level ``TELNYX_LOG`` asks for (``debug`` or ``info``), or ``None``."""
+    return _LOG_LEVELS.get(env.get(LOG_ENV, "").strip().lower())
+
+
+def configure_logging(env: Mapping[str, str]) -> None:
+    """With ``TELNYX_LOG`` set, send the ``telnyx_async`` logger to stderr at that level.
+
+    Once per process: a handler of our own is added only if none is there yet.
+    Without ``TELNYX_LOG`` nothing is touched: logging stays the application's.
+    """
+    level = log_level_from(env)
+    if level is None:
+        return
+    logger = logging.getLogger("telnyx_async")
+    logger.setLevel(level)
+    if not any(getattr(h, "_telnyx_async", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        handler._telnyx_async = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -11,13 +12,15 @@ from collections.abc import (
     Callable,
     Iterable,
 )
-from typing import Literal, overload
+from typing import Final, Literal, overload
 
 from ._bulk import bounded_each, bounded_map
 from ._config import DEFAULT_CONCURRENCY
 from ._errors import APITimeoutError, AuthenticationError, TelnyxError
 from ._models import Connection
 from ._protocol import RawResponse, decode_connection, encode_id
+
+_logger: Final = logging.getLogger("telnyx_async")
 
 Ids = Iterable[str] | AsyncIterable[str]
 """Connection ids: any iterable or async iterable of ``str``."""
@@ -36,6 +39,7 @@ class Connections:
     ) -> None:
         self._send = send
         self._secrets = secrets
+        self._warned_pool = False
         # Single flight: the lookup in progress for each URL, shared by concurrent callers.
         self._in_flight: dict[str, asyncio.Future[Connection]] = {}
         self._prefix = prefix
@@ -223,6 +227,16 @@ class Connections:
         if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
             raise ValueError(f"concurrency must be a positive int, got {requested!r}")
         limit = self._pool_limit()
+        if limit and requested > limit and not self._warned_pool:
+            self._warned_pool = True
+            _logger.warning(
+                "concurrency=%d is more than the pool holds (pool_size=%d): %d requests run "
+                "at once; pass TelnyxSession(pool_size=%d) for more",
+                requested,
+                limit,
+                limit,
+                requested,
+            )
         return min(requested, limit) if limit else requested
 
 

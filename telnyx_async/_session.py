@@ -9,7 +9,7 @@ import sys
 import time
 import traceback
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Final, Self, TypeVar
 
@@ -25,6 +25,7 @@ from ._config import (
     DEFAULT_TIMEOUT,
     api_key_from,
     base_url_from,
+    configure_logging,
 )
 from ._connections import Connections
 from ._errors import (
@@ -57,14 +58,31 @@ class TelnyxSession:
         base_url: the API root; defaults to ``TELNYX_BASE_URL``, then
             ``https://api.telnyx.com/v2``. A path prefix is kept: requests go to
             ``{base_url}/connections/{id}``.
-        timeout: seconds allowed for one attempt, connecting included.
+        timeout: seconds allowed for one attempt, connecting included, counted from
+            the moment it has a pooled connection (time queued for one is not).
         max_retries: retries after the first attempt (2 means at most 3 attempts);
             ignored when ``retry_policy`` is given.
         pool_size: the most TCP connections kept open at once (reused with keep-alive).
         session: an ``aiohttp.ClientSession`` to use instead of creating one; it is
             never closed by this library.
         retry_policy: when and how long to wait between attempts; see ``RetryPolicy``.
-        sleep: the coroutine used to wait between attempts; tests pass a fake one.
+        rate_limit: a cap on the session's requests per second (``None``: only what
+            the API's 429s and ``x-ratelimit-*`` headers teach); see docs/reliability.md.
+        rate_limiter: a ``RateLimiter`` to pace the session instead of the built-in
+            ``AdaptiveRateLimiter`` (one shared by several processes, say).
+        max_rate_limit_wait: the longest one call waits on the rate limit, in seconds
+            (60); a longer wait raises the ``RateLimitError`` at once.
+        retry_budget: the ``RetryBudget`` retries draw on (default: 0.5 per success,
+            at most 20, 1 a second), so that an outage is not amplified.
+        trace_configs: ``aiohttp.TraceConfig`` objects for the session this library
+            creates (OpenTelemetry's aiohttp instrumentation, your own tracing).
+        sleep, clock: test hooks: the coroutine that waits and the monotonic clock.
+
+    Logging: DEBUG records on the ``telnyx_async`` logger for every attempt and
+    retry, their fields also as ``extra`` attributes (``http_method``,
+    ``http_path``, ``http_status``, ``attempt``, ``elapsed``, ``request_id``,
+    ``retry_delay``, ``retry_reason``); never the key. ``TELNYX_LOG=debug`` (or
+    ``info``) sends them to stderr.
 
     Raises:
         TelnyxError: no API key was given and ``TELNYX_API_KEY`` is not set.
@@ -90,6 +108,7 @@ class TelnyxSession:
         rate_limiter: RateLimiter | None = None,
         max_rate_limit_wait: float = DEFAULT_MAX_RATE_LIMIT_WAIT,
         retry_budget: RetryBudget | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] = (),
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -109,6 +128,12 @@ class TelnyxSession:
             )
         if rate_limiter is not None and rate_limit is not None:
             raise ValueError("pass rate_limit= or rate_limiter=, not both")
+        if trace_configs and session is not None:
+            raise ValueError(
+                "trace_configs= applies to the session this library creates; "
+                "give them to your own aiohttp.ClientSession(trace_configs=...) instead"
+            )
+        configure_logging(os.environ)
         self._base_url = base_url_from(base_url, os.environ)
         self._policy = (
             retry_policy if retry_policy is not None else RetryPolicy(max_retries=max_retries)
@@ -135,6 +160,7 @@ class TelnyxSession:
             pool_size=pool_size,
             session=session,
             secrets=secrets,
+            trace_configs=trace_configs,
         )
         self._retries = 0
         self._connection_errors = 0
@@ -196,6 +222,8 @@ class TelnyxSession:
         transport, policy, limiter = self._transport, self._policy, self._limiter
         clock, budget = self._clock, self._budget
         attempts = retries = 0
+        debug = logger.isEnabledFor(logging.DEBUG)
+        sent_at = 0.0
         paced = 0.0  # seconds this call has waited on the rate limit
         throttled: APIStatusError | None = None  # the last 429, raised if pacing gives up
         while True:
@@ -211,6 +239,8 @@ class TelnyxSession:
                 raise self._finish(_advised(error, need, "this call may wait"), url, attempts)
             paced += clock() - before
             attempts += 1
+            if debug:
+                sent_at = time.perf_counter()
             try:
                 status, headers, body = await transport.get(
                     url, timeout=self._attempt_timeout(deadline_at)
@@ -218,6 +248,8 @@ class TelnyxSession:
             except APIConnectionError as exc:
                 await limiter.observe(None, None)
                 self._connection_errors += 1
+                if debug:
+                    self._log_attempt(url, attempts, None, None, sent_at, exc)
                 if retries >= policy.max_retries or not self._may_retry(exc):
                     raise self._finish(exc, url, attempts) from exc.__cause__
                 delay = policy.delay(retries)
@@ -228,6 +260,8 @@ class TelnyxSession:
             else:
                 await limiter.observe(status, headers)
                 self._responses[status] = self._responses.get(status, 0) + 1
+                if debug:
+                    self._log_attempt(url, attempts, status, headers, sent_at, None)
                 if 200 <= status < 300:
                     budget.on_success()
                     return status, headers, body
@@ -258,15 +292,57 @@ class TelnyxSession:
                     raise self._finish(_advised(error, delay, "the call's deadline"), url, attempts)
             retries += 1
             self._retries += 1
-            logger.debug(
-                "retry %d of %d for GET %s in %.3fs after %s",
-                retries,
-                policy.max_retries,
-                safe_text(url[len(self._base_url) :], self._secrets),
-                delay,
-                reason,
-            )
+            if debug:
+                path = safe_text(url_path(url), self._secrets)
+                logger.debug(
+                    "retry %d of %d for GET %s in %.3fs after %s",
+                    retries,
+                    policy.max_retries,
+                    path,
+                    delay,
+                    reason,
+                    extra={
+                        "http_method": "GET",
+                        "http_path": path,
+                        "attempt": attempts,
+                        "retry_delay": delay,
+                        "retry_reason": str(reason),
+                    },
+                )
             await self._sleep(delay)
+
+    def _log_attempt(
+        self,
+        url: str,
+        attempt: int,
+        status: int | None,
+        headers: Mapping[str, str] | None,
+        sent_at: float,
+        error: TelnyxError | None,
+    ) -> None:
+        """One DEBUG record per attempt, its fields also as ``extra`` attributes."""
+        path = safe_text(url_path(url), self._secrets)
+        elapsed = time.perf_counter() - sent_at
+        request_id = headers.get("x-request-id") if headers is not None else None
+        if request_id is not None:
+            request_id = safe_text(request_id, self._secrets)
+        outcome = f"HTTP {status}" if status is not None else f"no answer ({error})"
+        logger.debug(
+            "GET %s attempt %d: %s in %.3fs%s",
+            path,
+            attempt,
+            outcome,
+            elapsed,
+            f" [request {request_id}]" if request_id else "",
+            extra={
+                "http_method": "GET",
+                "http_path": path,
+                "http_status": status,
+                "attempt": attempt,
+                "elapsed": elapsed,
+                "request_id": request_id,
+            },
+        )
 
     def _attempt_timeout(self, deadline_at: float | None) -> float | None:
         if deadline_at is None:

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import contextvars
 import weakref
-from collections.abc import AsyncGenerator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import aiohttp
@@ -61,6 +61,7 @@ class Transport:
         session: aiohttp.ClientSession | None = None,
         max_body: int = MAX_RESPONSE_BYTES,
         secrets: SecretStrings | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] = (),
     ) -> None:
         # Built once: aiohttp copies session headers into each request's own
         # CIMultiDict, and converts a plain dict passed per request first.
@@ -75,6 +76,7 @@ class Transport:
         self._max_body = max_body
         self._max_error_body = min(max_body, MAX_ERROR_BODY_BYTES)
         self._secrets = secrets if secrets is not None else SecretStrings()
+        self._trace_configs = list(trace_configs)
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closer: AsyncGenerator[None, None] | None = None
@@ -116,6 +118,7 @@ class Transport:
                 connector=_CountingConnector(self, limit=self._pool_size),
                 timeout=self._timeout,
                 headers=self._headers,
+                trace_configs=self._trace_configs or None,
             )
             self._loop = loop
             self._slots = asyncio.Semaphore(self._pool_size)

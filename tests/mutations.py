@@ -253,6 +253,28 @@ MUTATIONS: tuple[Mutation, ...] = (
         "class APITimeoutError(APIConnectionError):",
         (RESIL, "-k", "builtin"),
     ),
+    # Issue 9: observability.
+    Mutation(
+        "trace_configs not passed to aiohttp",
+        T,
+        "                trace_configs=self._trace_configs or None,\n",
+        "",
+        ("tests/test_observability.py", "-k", "trace"),
+    ),
+    Mutation(
+        "TELNYX_LOG ignored",
+        S,
+        "        configure_logging(os.environ)\n",
+        "",
+        ("tests/test_observability.py", "-k", "telnyx_log"),
+    ),
+    Mutation(
+        "no warning when concurrency exceeds the pool",
+        C,
+        "        if limit and requested > limit and not self._warned_pool:",
+        "        if False:",
+        ("tests/test_observability.py", "-k", "warns"),
+    ),
     Mutation(
         "errors do not name the request and attempts",
         E,
