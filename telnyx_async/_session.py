@@ -205,10 +205,11 @@ class TelnyxSession:
         clock) bounds everything: pacing, attempts and backoff.
         """
         if deadline_at is None:
-            return await self._attempts(url, None)
+            return await self._attempts(url, None, [0])
+        tally = [0]  # attempts so far, for the deadline's error
         try:
             async with asyncio.timeout_at(deadline_at) as scope:
-                return await self._attempts(url, deadline_at)
+                return await self._attempts(url, deadline_at, tally)
         except TimeoutError as exc:
             if isinstance(exc, APITimeoutError) or not scope.expired():
                 raise
@@ -216,9 +217,9 @@ class TelnyxSession:
                 f"GET {safe_text(url_path(url), self._secrets)} did not complete "
                 "within its deadline"
             )
-            raise error from None
+            raise self._finish(error, url, tally[0]) from None
 
-    async def _attempts(self, url: str, deadline_at: float | None) -> RawResponse:
+    async def _attempts(self, url: str, deadline_at: float | None, tally: list[int]) -> RawResponse:
         transport, policy, limiter = self._transport, self._policy, self._limiter
         clock, budget = self._clock, self._budget
         attempts = retries = 0
@@ -239,6 +240,7 @@ class TelnyxSession:
                 raise self._finish(_advised(error, need, "this call may wait"), url, attempts)
             paced += clock() - before
             attempts += 1
+            tally[0] = attempts
             if debug:
                 sent_at = time.perf_counter()
             try:
