@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -12,11 +12,11 @@ T = TypeVar("T")
 def fastest_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """Uvloop's loop factory when uvloop can be imported, else ``None`` (asyncio's default)."""
     try:
-        import uvloop
+        import uvloop  # pyright: ignore[reportMissingImports]  # the optional 'speedups' extra
     except ImportError:
         return None
-    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
-    return factory
+    new_loop = uvloop.new_event_loop  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+    return cast("Callable[[], asyncio.AbstractEventLoop]", new_loop)
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:

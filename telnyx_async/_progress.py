@@ -74,14 +74,14 @@ class TqdmProgress:
         from tqdm import tqdm
 
         self._bar = tqdm(total=total, file=stream, unit="id", dynamic_ncols=True, smoothing=0.1)
-        self._bar.set_postfix(errors=0)
+        self._bar.set_postfix({"errors": 0})  # pyright: ignore[reportUnknownMemberType]
         self._failed = 0
 
     def advance(self, *, failed: bool) -> None:
         """Advance the bar; refresh the postfix only when the error count changes."""
         if failed:
             self._failed += 1
-            self._bar.set_postfix(errors=self._failed, refresh=False)
+            self._bar.set_postfix({"errors": self._failed}, refresh=False)  # pyright: ignore[reportUnknownMemberType]
         self._bar.update(1)
 
     def close(self) -> None:

@@ -7,7 +7,7 @@ plain values, so the hard cases are instant table tests.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Final
+from typing import Final, cast
 from urllib.parse import quote
 
 import msgspec
@@ -157,7 +157,8 @@ def _redact_tree(value: object, secrets: Secrets) -> object:
     if isinstance(value, str):
         return redact(value, secrets)
     if isinstance(value, dict):
-        return {k: _redact_tree(v, secrets) for k, v in value.items()}
+        tree = cast("dict[str, object]", value)
+        return {key: _redact_tree(item, secrets) for key, item in tree.items()}
     return value
 
 

@@ -207,8 +207,9 @@ class TelnyxSession:
         if deadline_at is None:
             return await self._attempts(url, None, [0])
         tally = [0]  # attempts so far, for the deadline's error
+        scope = asyncio.timeout_at(deadline_at)
         try:
-            async with asyncio.timeout_at(deadline_at) as scope:
+            async with scope:
                 return await self._attempts(url, deadline_at, tally)
         except TimeoutError as exc:
             if isinstance(exc, APITimeoutError) or not scope.expired():

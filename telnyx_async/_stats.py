@@ -34,7 +34,7 @@ class SessionStats(msgspec.Struct, frozen=True, kw_only=True):
     """Retries refused because the session's retry budget was spent (an outage)."""
     connection_errors: int = 0
     """Attempts that got no HTTP answer (network failure or timeout)."""
-    responses: dict[int, int] = msgspec.field(default_factory=dict)
+    responses: dict[int, int] = msgspec.field(default_factory=lambda: dict[int, int]())
     """Responses received, by HTTP status (a copy: changing it changes nothing)."""
 
     @property

@@ -125,7 +125,8 @@ class Transport:
             self._closer = _close_at_loop_shutdown(self._session)
         return self._session
 
-    def _count_send(self) -> None:
+    def count_send(self) -> None:
+        """Count one request going to the network (called by our connector)."""
         # aiohttp asks the connector once per send, its own silent re-send included.
         self.sends += 1
         box = _SENDS.get(None)
@@ -284,8 +285,8 @@ class _CountingConnector(aiohttp.TCPConnector):
     """
 
     def __init__(self, transport: Transport, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._on_connect = weakref.WeakMethod(transport._count_send)
+        super().__init__(**kwargs)  # pyright: ignore[reportUnknownMemberType]
+        self._on_connect = weakref.WeakMethod(transport.count_send)
 
     async def connect(
         self,
