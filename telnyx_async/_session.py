@@ -60,8 +60,8 @@ class TelnyxSession:
             ``{base_url}/connections/{id}``.
         timeout: seconds allowed for one attempt, connecting included, counted from
             the moment it has a pooled connection (time queued for one is not).
-        max_retries: retries after the first attempt (2 means at most 3 attempts);
-            ignored when ``retry_policy`` is given.
+        max_retries: retries after the first attempt (default 2: at most 3 attempts);
+            give it or ``retry_policy``, not both (the policy holds its own).
         pool_size: the most TCP connections kept open at once (reused with keep-alive).
         session: an ``aiohttp.ClientSession`` to use instead of creating one; it is
             never closed by this library.
@@ -100,7 +100,7 @@ class TelnyxSession:
         *,
         base_url: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
-        max_retries: int = DEFAULT_MAX_RETRIES,
+        max_retries: int | None = None,
         pool_size: int = DEFAULT_POOL_SIZE,
         session: aiohttp.ClientSession | None = None,
         retry_policy: RetryPolicy | None = None,
@@ -126,6 +126,11 @@ class TelnyxSession:
             raise ValueError(
                 f"max_rate_limit_wait must be >= 0 seconds, got {max_rate_limit_wait!r}"
             )
+        if retry_policy is not None and max_retries is not None:
+            raise ValueError(
+                "pass max_retries= or retry_policy=, not both: "
+                "use RetryPolicy(max_retries=...) to set it on the policy"
+            )
         if rate_limiter is not None and rate_limit is not None:
             raise ValueError("pass rate_limit= or rate_limiter=, not both")
         if trace_configs and session is not None:
@@ -136,7 +141,11 @@ class TelnyxSession:
         configure_logging(os.environ)
         self._base_url = base_url_from(base_url, os.environ)
         self._policy = (
-            retry_policy if retry_policy is not None else RetryPolicy(max_retries=max_retries)
+            retry_policy
+            if retry_policy is not None
+            else RetryPolicy(
+                max_retries=DEFAULT_MAX_RETRIES if max_retries is None else max_retries
+            )
         )
         self._sleep = sleep
         self._clock = clock

@@ -770,3 +770,9 @@ async def test_an_unclosed_session_warning_names_the_telnyx_session(server: Loca
         del telnyx
         gc.collect()
     assert any("unclosed <TelnyxSession" in str(w.message) for w in caught)
+
+
+def test_max_retries_and_retry_policy_together_are_refused() -> None:
+    """The policy holds its own max_retries: passing both is a ValueError, not a silent drop."""
+    with pytest.raises(ValueError, match="not both"):
+        TelnyxSession(API_KEY, max_retries=5, retry_policy=RetryPolicy(max_retries=1))
