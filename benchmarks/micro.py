@@ -18,11 +18,11 @@ DECODE_LOOPS = 100_000
 
 def decode_ns(loops: int = DECODE_LOOPS) -> dict[str, float | None]:
     """Nanoseconds per decode of the example body, for each decoder installed."""
-    from telnyx_async._models import CONNECTION_DECODER
+    from .contenders import connection_decoder
 
     candidates: dict[str, Any] = {
         "json.loads": json.loads,
-        "msgspec -> Connection (ours)": lambda b: CONNECTION_DECODER.decode(b).data,
+        "msgspec -> Connection (ours)": connection_decoder(),
     }
     try:
         import orjson
@@ -91,7 +91,7 @@ def memory(url: str, n: int, mode: str, c: int = 64, core: int | None = None) ->
         cmd = ["taskset", "-c", str(core), *cmd]
     start = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    result = json.loads(out.stdout)
+    result: dict[str, Any] = json.loads(out.stdout)
     result.update(n=n, mode=mode, seconds=time.perf_counter() - start)
     result["growth_mb"] = (result["peak_kb"] - result["base_kb"]) / 1024
     return result

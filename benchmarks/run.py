@@ -170,7 +170,7 @@ def machine() -> dict[str, Any]:
             for line in Path("/proc/cpuinfo").read_text().splitlines()
             if line.startswith("model name")
         )
-    versions = {}
+    versions: dict[str, str | None] = {}
     for dist in ("telnyx-async", "aiohttp", "msgspec", "telnyx", "httpx", "pydantic", "uvloop"):
         try:
             versions[dist] = metadata.version(dist)
