@@ -18,8 +18,10 @@ import time
 from collections import Counter
 from contextlib import aclosing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import telnyx_async
 from telnyx_async import Connection, InternalServerError, TelnyxSession
 from telnyx_async.testing import FakeTelnyx, Faults
 
@@ -171,6 +173,15 @@ SCENARIOS: tuple[Scenario, ...] = (
 )
 
 
+_PACKAGE = str(Path(telnyx_async.__file__).parent)
+
+
+def _is_ours(task: asyncio.Task[Any]) -> bool:
+    """Whether a task runs the library's code (a worker or anything it started)."""
+    code = getattr(task.get_coro(), "cr_code", None)
+    return code is not None and code.co_filename.startswith(_PACKAGE)
+
+
 async def run(scenario: Scenario) -> Outcome:
     """Run one row against a fresh FakeTelnyx and report what happened."""
     async with FakeTelnyx(connections=scenario.ids, seed=7, faults=scenario.faults) as server:
@@ -197,12 +208,7 @@ async def run(scenario: Scenario) -> Outcome:
                         if len(texts) < 200:
                             texts.extend((str(result), repr(result)))
         elapsed = time.perf_counter() - start
-        leftover = [
-            t
-            for t in asyncio.all_tasks()
-            if "telnyx_async/_"
-            in getattr(getattr(t.get_coro(), "cr_code", None), "co_filename", "")
-        ]
+        leftover = [t for t in asyncio.all_tasks() if _is_ours(t)]
         answered = ok_ids if scenario.all_fail is None else set(seen)
         return Outcome(
             scenario=scenario,
