@@ -98,6 +98,10 @@ class Connections:
         except BaseException as exc:
             if isinstance(exc, TelnyxError):
                 exc.conn_id = conn_id
+                if exc.caller_bound:
+                    # Out of *this* caller's time: the others try again under their own.
+                    mine.cancel()
+                    raise
             mine.set_exception(exc)
             mine.exception()  # retrieved: no "never retrieved" warning without followers
             raise

@@ -71,6 +71,9 @@ class TelnyxError(Exception):
     request: str | None = None
     conn_id: str | None = None
     attempts: int = 0
+    caller_bound: bool = False
+    """Whether the error comes from the caller's own limits (its ``deadline``, the
+    session's longest wait) rather than from the API's answer."""
 
     def _context(self) -> str:
         if self.request is None:

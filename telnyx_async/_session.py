@@ -76,7 +76,8 @@ class TelnyxSession:
             at most 20, 1 a second), so that an outage is not amplified.
         trace_configs: ``aiohttp.TraceConfig`` objects for the session this library
             creates (OpenTelemetry's aiohttp instrumentation, your own tracing).
-        sleep, clock: test hooks: the coroutine that waits and the monotonic clock.
+        sleep: a test hook: the coroutine that waits between attempts.
+        clock: a test hook: the monotonic clock that goes with ``sleep``.
 
     Logging: DEBUG records on the ``telnyx_async`` logger for every attempt and
     retry, their fields also as ``extra`` attributes (``http_method``,
@@ -227,6 +228,7 @@ class TelnyxSession:
                 f"GET {safe_text(url_path(url), self._secrets)} did not complete "
                 "within its deadline"
             )
+            error.caller_bound = True
             raise self._finish(error, url, tally[0]) from None
 
     async def _attempts(self, url: str, deadline_at: float | None, tally: list[int]) -> RawResponse:
@@ -247,6 +249,7 @@ class TelnyxSession:
                 error = throttled or RateLimitError(
                     "the session is pacing for the API's rate limit", status=429
                 )
+                error.caller_bound = True  # this call's limits, not the API's answer
                 raise self._finish(_advised(error, need, "this call may wait"), url, attempts)
             paced += clock() - before
             attempts += 1
@@ -301,6 +304,7 @@ class TelnyxSession:
                 if deadline_at is not None and (
                     delay > deadline_at - asyncio.get_running_loop().time()
                 ):
+                    error.caller_bound = True
                     raise self._finish(_advised(error, delay, "the call's deadline"), url, attempts)
             retries += 1
             self._retries += 1

@@ -253,6 +253,13 @@ MUTATIONS: tuple[Mutation, ...] = (
         "class APITimeoutError(APIConnectionError):",
         (RESIL, "-k", "builtin"),
     ),
+    Mutation(
+        "a leader's deadline fails its followers",
+        C,
+        "                if exc.caller_bound:",
+        "                if False:",
+        (RESIL, "-k", "patient"),
+    ),
     # Issue 9: observability.
     Mutation(
         "trace_configs not passed to aiohttp",

@@ -199,3 +199,27 @@ async def test_never_retry_sooner_than_asked(
     assert len(server.requests) == 1
     assert sleeps.delays == []
     assert getattr(info.value, "retry_after", None) == 120.0
+
+
+async def test_a_leaders_deadline_does_not_fail_a_patient_follower(server: LocalServer) -> None:
+    """A shared request's caller runs out of time: a patient follower takes over.
+
+    It gets the connection, not the leader's APITimeoutError.
+    """
+    arrived = asyncio.Event()
+
+    async def handler(request: web.Request, server: LocalServer) -> web.StreamResponse:
+        arrived.set()
+        await asyncio.sleep(0.2)
+        return await ok_handler(request, server)
+
+    server.handler = handler
+    async with make(server) as telnyx:
+        leader = asyncio.create_task(telnyx.connections.get("8", deadline=0.05))
+        await arrived.wait()
+        follower = asyncio.create_task(telnyx.connections.get("8"))
+        with pytest.raises(APITimeoutError):
+            await leader
+        conn = await follower
+    assert conn.id == "8"
+    assert len(server.requests) == 2
