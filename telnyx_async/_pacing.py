@@ -127,6 +127,8 @@ class PacingState:
     """Successes in the current bucket."""
     successes_before: int = 0
     """Successes in the bucket before it (0 if that was not the one just before)."""
+    first_success: float | None = None
+    """When the first success was seen: a rate is measured over a second at least."""
 
     def effective_rate(self) -> float | None:
         """The rate requests are spaced at now: the smaller of the learned rate and the cap."""
@@ -200,6 +202,8 @@ class PacingState:
             self.successes_now = 0
             self.second_start = now
         self.successes_now += 1
+        if self.first_success is None:
+            self.first_success = now
         if self.rate is not None:
             if now - self.last_throttle > RATE_MEMORY:
                 self.rate = None  # a long quiet: forget, the limit may have been raised
@@ -220,10 +224,14 @@ class PacingState:
         return count / max(0.05, span)
 
     def _throttled(self, now: float, advice: float | None) -> None:
-        pause = DEFAULT_RATE_LIMIT_PAUSE if advice is None else min(advice, self.max_pause)
+        pause = min(DEFAULT_RATE_LIMIT_PAUSE if advice is None else advice, self.max_pause)
         self.paused_until = max(self.paused_until, now + pause)
         if now - self.last_throttle < _EPISODE:
             return  # the rest of a burst that was already answered for
+        if self.rate is None and (self.first_success is None or now - self.first_success < 1.0):
+            # Less than a second of successes says nothing about a rate (a few
+            # answers during start-up would pace the session far too slowly): pause only.
+            return
         accepted = self.accepted_rate(now)
         current = accepted if self.rate is None else min(self.rate, accepted)
         self.rate = max(MIN_RATE, current * BETA)

@@ -151,3 +151,14 @@ def test_an_outage_spends_the_budget_then_only_the_floor() -> None:
     for _ in range(4):
         budget.on_success()
     assert sum(budget.try_spend(now=3.0) for _ in range(100)) == 2
+
+
+def test_a_429_during_start_up_pauses_but_learns_no_rate() -> None:
+    """Two successes in 0.1 s say nothing about the server's rate: pause, don't throttle."""
+    state = PacingState()
+    for t in (0.0, 0.1):
+        state.take(t)
+        state.observe(200, {}, t, wall=lambda: WALL)
+    state.observe(429, {"Retry-After": "0.2"}, 0.1, wall=lambda: WALL)
+    assert state.rate is None
+    assert abs(state.delay(0.1) - 0.2) < 1e-9
