@@ -24,10 +24,10 @@ class RetryBudget:
     even without successes (so a client that sees only failures still probes
     now and then). The bucket starts full.
 
-    With the defaults (0.5 per success, at most 20, 1 a second): at a failure
+    With the defaults (0.5 per success, at most 50, 1 a second): at a failure
     rate ``p`` each success must pay for ``p / (1 - p)`` retries, so every retry
     is allowed up to about 33% failures (0.5 per success); in a total outage,
-    a run sends about 20 retries plus one a second, whatever its size.
+    a run sends about 50 retries plus one a second, whatever its size.
 
     Example:
         >>> budget = RetryBudget(max_tokens=2, floor_per_second=0.0)

@@ -1,8 +1,12 @@
 """The ``telnyx-async`` command line: get, bulk, demo and fake-server.
 
 Exit statuses: 0 every id succeeded, 1 some failed, 2 usage error (no key, bad
-flags), 130 interrupted. Results go to stdout (or ``--output``); progress, the
-summary and messages go to stderr. The API key is never printed.
+flags, an unreadable ids file), 130 interrupted. Results go to stdout (or
+``--output``); progress, the summary and messages go to stderr. The API key is
+never printed. Any other exception is a bug and ends with its traceback.
+
+Ctrl-C is handled at the edge, where a command's coroutine is run: the
+coroutines themselves let cancellation through, as any asyncio code must.
 """
 
 from __future__ import annotations
@@ -13,12 +17,14 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Coroutine, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final, TextIO
 
 import msgspec
 
+from . import _config  # pyright: ignore[reportPrivateUsage]  # read at parser build: see --timeout
 from ._config import API_KEY_ENV, BASE_URL_ENV, DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES
 from ._errors import APIStatusError, AuthenticationError, TelnyxError
 from ._loop import run
@@ -26,6 +32,7 @@ from ._models import Connection
 from ._progress import make_progress
 from ._retry import RetryPolicy
 from ._session import TelnyxSession
+from ._stats import SessionStats
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -43,12 +50,19 @@ class UsageError(Exception):
     """A mistake in how the command was called: reported on stderr, exit status 2."""
 
 
-def read_ids(lines: Iterator[str] | IO[str]) -> Iterator[str]:
-    """Yield ids, one a line, skipping blank lines and ``#`` comments; lazily."""
-    for line in lines:
-        conn_id = line.strip()
-        if conn_id and not conn_id.startswith("#"):
-            yield conn_id
+def read_ids(lines: Iterable[str], *, source: str = "stdin") -> Iterator[str]:
+    """Yield ids, one a line, skipping blank lines and ``#`` comments; lazily.
+
+    Raises:
+        UsageError: ``source`` (named in the message) is not UTF-8 text.
+    """
+    try:
+        for line in lines:
+            conn_id = line.strip()
+            if conn_id and not conn_id.startswith("#"):
+                yield conn_id
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"cannot read ids from {source}: not UTF-8 text ({exc.reason})") from exc
 
 
 def error_record(exc: TelnyxError) -> dict[str, Any]:
@@ -72,9 +86,30 @@ def result_line(conn_id: str, result: Connection | TelnyxError) -> bytes:
     return _ENCODER.encode({"id": conn_id, "error": error_record(result)}) + b"\n"
 
 
+@dataclass
+class BulkTally:
+    """What a bulk run has done so far, kept up to date as results arrive.
+
+    The summary is printed from it, even when Ctrl-C ended the run.
+    """
+
+    ok: int = 0
+    failed: int = 0
+    mismatched: int = 0
+    """Ids that came back different from what the demo expected."""
+    rejected: AuthenticationError | None = None
+    """The 401 that stopped the run, if one did."""
+    stats: SessionStats = field(default_factory=SessionStats)
+    """The session's counters when the run ended or was interrupted."""
+    started: float = field(default_factory=time.perf_counter)
+    """``time.perf_counter()`` when the lookups started."""
+    reported: bool = False
+    """Whether the summary has been printed."""
+
+
 async def run_bulk(
     telnyx: TelnyxSession,
-    ids: Iterator[str],
+    ids: Iterable[str],
     out: IO[bytes],
     *,
     concurrency: int,
@@ -82,18 +117,20 @@ async def run_bulk(
     progress: bool | None,
     err: TextIO,
     check: dict[str, Connection] | None = None,
+    tally: BulkTally | None = None,
 ) -> int:
     """Look up ``ids``, stream JSON Lines to ``out``, show progress, print the summary.
 
     With ``check`` (the demo), every result is compared with the expected
-    connection. Returns the exit status; an interruption (Ctrl-C cancels the
-    main task) still ends with complete lines and the summary.
+    connection. Returns the exit status.
+
+    Cancellation propagates, as callers (``asyncio.timeout``, a ``TaskGroup``)
+    need; ``out`` then holds complete lines only, and ``tally`` (when given) what
+    was done, from which ``report`` prints the interrupted summary.
     """
+    tally = BulkTally() if tally is None else tally
+    tally.started = time.perf_counter()
     display = make_progress(err, total, enabled=progress)
-    ok = failed = mismatched = 0
-    rejected: AuthenticationError | None = None
-    interrupted = False
-    start = time.perf_counter()
     try:
         async with contextlib.aclosing(
             telnyx.connections.iter_many(ids, concurrency=concurrency)
@@ -102,46 +139,75 @@ async def run_bulk(
                 out.write(result_line(conn_id, result))
                 is_error = not isinstance(result, Connection)
                 if is_error:
-                    failed += 1
+                    tally.failed += 1
                 else:
-                    ok += 1
+                    tally.ok += 1
                     if check is not None and check.get(conn_id) != result:
-                        mismatched += 1
+                        tally.mismatched += 1
                 display.advance(failed=is_error)
-    except asyncio.CancelledError:
-        interrupted = True
     except AuthenticationError as exc:
         # A wrong key fails every id alike: the library stopped the run at the first.
-        rejected = exc
+        tally.rejected = exc
         if exc.conn_id is not None:
             out.write(result_line(exc.conn_id, exc))
-            failed += 1
+            tally.failed += 1
     finally:
         out.flush()
         display.close()
-    elapsed = time.perf_counter() - start
-    stats = telnyx.stats
-    rate = stats.requests / elapsed if elapsed > 0 else 0.0
+        tally.stats = telnyx.stats
+    return report(tally, err, check=check)
+
+
+def report(
+    tally: BulkTally,
+    err: TextIO,
+    *,
+    check: dict[str, Connection] | None = None,
+    interrupted: bool = False,
+) -> int:
+    """Print the summary of a bulk run to ``err`` and return its exit status.
+
+    ``interrupted`` puts ``interrupted: `` in front and skips the demo's check.
+    """
+    tally.reported = True
+    failed = tally.failed
+    elapsed = time.perf_counter() - tally.started
+    rate = tally.stats.requests / elapsed if elapsed > 0 else 0.0
     err.write(
         f"{'interrupted: ' if interrupted else ''}"
-        f"ok {ok}, failed {failed}, retries {stats.retries}, "
+        f"ok {tally.ok}, failed {failed}, retries {tally.stats.retries}, "
         f"elapsed {elapsed:.2f}s, {rate:,.0f} requests/s\n"
     )
-    if rejected is not None:
+    if tally.rejected is not None:
         err.write(
-            f"stopped: the API rejected the key ({rejected}); the remaining ids were not "
+            f"stopped: the API rejected the key ({tally.rejected}); the remaining ids were not "
             "looked up\n"
         )
     if check is not None and not interrupted:
-        if ok == len(check) and not failed and not mismatched:
-            err.write(f"verified: all {ok} connections came back intact despite the faults\n")
+        if tally.ok == len(check) and not failed and not tally.mismatched:
+            err.write(f"verified: all {tally.ok} connections came back intact despite the faults\n")
         else:
-            err.write(f"NOT verified: {ok} of {len(check)} ok, {mismatched} differ\n")
+            err.write(f"NOT verified: {tally.ok} of {len(check)} ok, {tally.mismatched} differ\n")
             failed = failed or 1
     err.flush()
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_FAILURES if failed else EXIT_OK
+
+
+def _run_bulk_command(main: Coroutine[Any, Any, int], tally: BulkTally) -> int:
+    """Run a bulk command's coroutine; Ctrl-C ends it with the summary and status 130.
+
+    The first Ctrl-C makes ``asyncio.Runner`` cancel the coroutine, which closes
+    its session and flushes whole lines on the way out; the runner then raises
+    ``KeyboardInterrupt`` here, at the edge, where it becomes the interrupted path.
+    """
+    try:
+        return run(main)
+    except KeyboardInterrupt:
+        if not tally.reported:
+            report(tally, sys.stderr, interrupted=True)
+        return EXIT_INTERRUPTED
 
 
 def _session(args: argparse.Namespace) -> TelnyxSession:
@@ -151,12 +217,16 @@ def _session(args: argparse.Namespace) -> TelnyxSession:
             f"no API key: pass --api-key or set {API_KEY_ENV}. "
             "To try the tool without an account, run: telnyx-async demo"
         )
-    return TelnyxSession(
-        key,
-        base_url=args.base_url,
-        max_retries=args.max_retries,
-        timeout=args.timeout,
-    )
+    try:
+        return TelnyxSession(
+            key,
+            base_url=args.base_url,
+            max_retries=args.max_retries,
+            timeout=args.timeout,
+        )
+    except ValueError as exc:
+        # Everything passed here came from the user: flags or TELNYX_BASE_URL.
+        raise UsageError(str(exc)) from exc
 
 
 def _cmd_get(args: argparse.Namespace) -> int:
@@ -182,9 +252,15 @@ async def _get(telnyx: TelnyxSession, ids: list[str]) -> int:
 
 
 def _count_ids(path: Path) -> int | None:
+    """The number of ids in ``path`` for the bar's total; ``None`` unless a regular file.
+
+    A pipe (``bulk <(grep ...)``) can be read only once: counting would eat the ids.
+    """
     try:
+        if not path.is_file():
+            return None
         with path.open(encoding="utf-8") as stream:
-            return sum(1 for _ in read_ids(stream))
+            return sum(1 for _ in read_ids(stream, source=str(path)))
     except OSError:
         return None
 
@@ -193,6 +269,7 @@ def _cmd_bulk(args: argparse.Namespace) -> int:
     # Files are opened here, before the loop starts, so that no blocking open()
     # happens inside it; the ids themselves are read lazily line by line.
     telnyx = _session(args)
+    shows_bar: bool = sys.stderr.isatty() if args.progress is None else args.progress
     with contextlib.ExitStack() as stack:
         if args.file in (None, "-"):
             ids, total = read_ids(sys.stdin), None
@@ -202,25 +279,46 @@ def _cmd_bulk(args: argparse.Namespace) -> int:
                 stream = stack.enter_context(path.open(encoding="utf-8"))
             except OSError as exc:
                 raise UsageError(f"cannot read ids from {args.file}: {exc.strerror}") from exc
-            ids, total = read_ids(stream), _count_ids(path)
+            ids = read_ids(stream, source=args.file)
+            # Counting reads the file a second time: only worth it for a bar's total.
+            total = _count_ids(path) if shows_bar else None
         out = _open_output(stack, args.output)
-        return run(
+        tally = BulkTally()
+        return _run_bulk_command(
             _with_session(
                 telnyx,
                 ids,
                 out,
                 concurrency=args.concurrency,
                 total=total,
-                progress=args.progress,
-            )
+                progress=shows_bar,
+                tally=tally,
+            ),
+            tally,
         )
 
 
 async def _with_session(
-    telnyx: TelnyxSession, ids: Iterator[str], out: IO[bytes], **options: Any
+    telnyx: TelnyxSession,
+    ids: Iterator[str],
+    out: IO[bytes],
+    *,
+    concurrency: int,
+    total: int | None,
+    progress: bool,
+    tally: BulkTally,
 ) -> int:
     async with telnyx:
-        return await run_bulk(telnyx, ids, out, err=sys.stderr, **options)
+        return await run_bulk(
+            telnyx,
+            ids,
+            out,
+            concurrency=concurrency,
+            total=total,
+            progress=progress,
+            err=sys.stderr,
+            tally=tally,
+        )
 
 
 def _open_output(stack: contextlib.ExitStack, output: str | None) -> IO[bytes]:
@@ -253,10 +351,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             out = _open_output(stack, args.output)
         else:
             out = stack.enter_context(open(os.devnull, "wb"))
-        return run(_demo(args, out))
+        tally = BulkTally()
+        return _run_bulk_command(_demo(args, out, tally), tally)
 
 
-async def _demo(args: argparse.Namespace, out: IO[bytes]) -> int:
+async def _demo(args: argparse.Namespace, out: IO[bytes], tally: BulkTally) -> int:
     from .testing import FakeTelnyx
 
     faults = _demo_faults(args.error_rate)
@@ -281,6 +380,7 @@ async def _demo(args: argparse.Namespace, out: IO[bytes]) -> int:
                 progress=args.progress,
                 err=sys.stderr,
                 check=server.connections,
+                tally=tally,
             )
 
 
@@ -355,6 +455,26 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0.0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
+
+
 def _rate(text: str) -> float:
     try:
         value = float(text)
@@ -368,9 +488,20 @@ def _rate(text: str) -> float:
 def _add_client_flags(parser: argparse.ArgumentParser, *, max_retries: int) -> None:
     parser.add_argument("--api-key", help=f"API key (default: ${API_KEY_ENV}); never printed")
     parser.add_argument("--base-url", help=f"API root (default: ${BASE_URL_ENV} or the public API)")
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per attempt (30)")
+    # Read when the parser is built: the default and its help follow the library's.
+    timeout = _config.DEFAULT_TIMEOUT
     parser.add_argument(
-        "--max-retries", type=int, default=max_retries, help=f"retries per id ({max_retries})"
+        "--timeout",
+        type=_seconds,
+        default=timeout,
+        metavar="SECONDS",
+        help=f"seconds allowed for one attempt, connecting included ({timeout:g})",
+    )
+    parser.add_argument(
+        "--max-retries",
+        type=_non_negative_int,
+        default=max_retries,
+        help=f"retries per id ({max_retries})",
     )
 
 
@@ -410,7 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--connections", type=_positive_int, default=10_000)
     demo.add_argument("--error-rate", type=_rate, default=0.05, help="share of faulty answers")
     demo.add_argument("--concurrency", type=_positive_int, default=DEFAULT_CONCURRENCY)
-    demo.add_argument("--max-retries", type=int, default=8)
+    demo.add_argument("--max-retries", type=_non_negative_int, default=8)
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--output", "-o", metavar="FILE", help="keep the JSON Lines results")
     _add_progress_flags(demo)
@@ -445,6 +576,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
-    except (TelnyxError, ValueError) as exc:
+    except TelnyxError as exc:
         sys.stderr.write(f"telnyx-async: {exc}\n")
-        return EXIT_USAGE if isinstance(exc, ValueError) else EXIT_FAILURES
+        return EXIT_FAILURES
+    # Anything else (a ValueError from inside the library included) is a bug:
+    # it propagates with its traceback rather than pass for a usage error.

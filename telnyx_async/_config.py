@@ -33,8 +33,11 @@ DEFAULT_RATE_LIMIT_PAUSE: Final = 1.0
 """Seconds the session pauses after a 429 that gives no advice on when to retry."""
 DEFAULT_RETRY_BUDGET_RATIO: Final = 0.5
 """Retry tokens earned per success: every retry is allowed up to ~33% failures."""
-DEFAULT_RETRY_BUDGET_MAX: Final = 20.0
-"""Most retry tokens banked: an outage costs at most this many retries, plus the floor."""
+DEFAULT_RETRY_BUDGET_MAX: Final = 50.0
+"""Most retry tokens banked: an outage costs at most this many retries, plus the floor.
+
+As large as the default concurrency, so that one burst of failures across every worker
+at once (a slow minute: every request in flight times out together) is still retried."""
 DEFAULT_RETRY_BUDGET_FLOOR: Final = 1.0
 """Retry tokens earned per second without any success, so a failing session still probes."""
 

@@ -73,11 +73,9 @@ class TelnyxSession:
         max_rate_limit_wait: the longest one call waits on the rate limit, in seconds
             (60); a longer wait raises the ``RateLimitError`` at once.
         retry_budget: the ``RetryBudget`` retries draw on (default: 0.5 per success,
-            at most 20, 1 a second), so that an outage is not amplified.
+            at most 50, 1 a second), so that an outage is not amplified.
         trace_configs: ``aiohttp.TraceConfig`` objects for the session this library
             creates (OpenTelemetry's aiohttp instrumentation, your own tracing).
-        sleep: a test hook: the coroutine that waits between attempts.
-        clock: a test hook: the monotonic clock that goes with ``sleep``.
 
     Logging: DEBUG records on the ``telnyx_async`` logger for every attempt and
     retry, their fields also as ``extra`` attributes (``http_method``,
@@ -110,8 +108,8 @@ class TelnyxSession:
         max_rate_limit_wait: float = DEFAULT_MAX_RATE_LIMIT_WAIT,
         retry_budget: RetryBudget | None = None,
         trace_configs: Sequence[aiohttp.TraceConfig] = (),
-        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        _sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        _clock: Callable[[], float] = time.monotonic,
     ) -> None:
         key = api_key_from(api_key, os.environ)
         if key is None:
@@ -148,12 +146,13 @@ class TelnyxSession:
                 max_retries=DEFAULT_MAX_RETRIES if max_retries is None else max_retries
             )
         )
-        self._sleep = sleep
-        self._clock = clock
+        # Test hooks, kept out of the public API: the suite waits without sleeping.
+        self._sleep = _sleep
+        self._clock = _clock
         self._limiter: RateLimiter = (
             rate_limiter
             if rate_limiter is not None
-            else AdaptiveRateLimiter(rate_limit, clock=clock, sleep=sleep)
+            else AdaptiveRateLimiter(rate_limit, clock=_clock, sleep=_sleep)
         )
         self._max_rate_limit_wait = max_rate_limit_wait
         self._budget = retry_budget if retry_budget is not None else RetryBudget()
@@ -224,12 +223,7 @@ class TelnyxSession:
         except TimeoutError as exc:
             if isinstance(exc, APITimeoutError) or not scope.expired():
                 raise
-            error = APITimeoutError(
-                f"GET {safe_text(url_path(url), self._secrets)} did not complete "
-                "within its deadline"
-            )
-            error.caller_bound = True
-            raise self._finish(error, url, tally[0]) from None
+            raise self._deadline_error(url, tally[0]) from None
 
     async def _attempts(self, url: str, deadline_at: float | None, tally: list[int]) -> RawResponse:
         transport, policy, limiter = self._transport, self._policy, self._limiter
@@ -242,7 +236,12 @@ class TelnyxSession:
         while True:
             allowed = self._max_rate_limit_wait - paced
             if deadline_at is not None:
-                allowed = min(allowed, deadline_at - asyncio.get_running_loop().time())
+                left = deadline_at - asyncio.get_running_loop().time()
+                if left <= 0.0:
+                    # Checked, not only left to the timeout scope: a cancellation that
+                    # aiohttp's own attempt timeout consumed at the same instant is lost.
+                    raise self._deadline_error(url, attempts)
+                allowed = min(allowed, left)
             before = clock()
             need = await limiter.acquire(max_wait=max(0.0, allowed))
             if need > 0.0:
@@ -269,6 +268,10 @@ class TelnyxSession:
                     raise self._finish(exc, url, attempts) from exc.__cause__
                 delay = policy.delay(retries)
                 reason: object = exc
+                if deadline_at is not None and (
+                    delay >= deadline_at - asyncio.get_running_loop().time()
+                ):
+                    raise self._deadline_error(url, attempts) from exc
             except BaseException:
                 await limiter.observe(None, None)
                 raise
@@ -359,6 +362,13 @@ class TelnyxSession:
                 "request_id": request_id,
             },
         )
+
+    def _deadline_error(self, url: str, attempts: int) -> APITimeoutError:
+        error = APITimeoutError(
+            f"GET {safe_text(url_path(url), self._secrets)} did not complete within its deadline"
+        )
+        error.caller_bound = True
+        return self._finish(error, url, attempts)
 
     def _attempt_timeout(self, deadline_at: float | None) -> float | None:
         if deadline_at is None:

@@ -24,7 +24,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -70,8 +70,9 @@ _HTML_502: Final = (
 class Faults:
     """What a FakeTelnyx gets wrong, and how often. Rates are per request, from 0 to 1.
 
-    Each request draws once from the server's seeded random source, so the same
-    seed and the same request order give the same faults.
+    Each request draws once from the server's seeded stream of faults, so the
+    same seed and the same request order give the same faults, whatever the
+    latency (which draws from a stream of its own).
 
     Example:
         >>> Faults(error_rate=0.05, rate_limit_rate=0.01, latency=(0.001, 0.005))
@@ -138,7 +139,7 @@ class FakeStats:
 
     requests: int = 0
     """Requests received, whatever the answer."""
-    responses: dict[int, int] = field(default_factory=dict)
+    responses: dict[int, int] = field(default_factory=lambda: dict[int, int]())
     """Responses by status (dropped connections are not responses)."""
     dropped: int = 0
     """Connections closed mid-response on purpose."""
@@ -206,7 +207,7 @@ def generate_connections(count: int, *, seed: int = 0) -> list[Connection]:
     rng = random.Random(seed)
     epoch = dt.datetime(2018, 1, 1, tzinfo=dt.UTC)
     ids: set[str] = set()
-    result = []
+    result: list[Connection] = []
     for n in range(count):
         conn_id = str(rng.randrange(10**18, 2**63))
         while conn_id in ids:
@@ -250,6 +251,20 @@ def _encode_time(value: object) -> Any:
 _ENCODER: Final = msgspec.json.Encoder(enc_hook=_encode_time)
 
 
+class _FaultState:
+    """Faults and the limiter built from them, swapped together as one reference.
+
+    Assigning one attribute is atomic, so a request on the server's thread sees
+    either the old pair or the new one, never new faults with the old limiter.
+    """
+
+    __slots__ = ("faults", "limiter")
+
+    def __init__(self, faults: Faults) -> None:
+        self.faults: Final = faults
+        self.limiter: Final = _limiter_for(faults)
+
+
 def _limiter_for(faults: Faults) -> _Bucket | _FixedWindow | None:
     if faults.rate_limit_rps:
         return _Bucket(faults.rate_limit_rps)
@@ -264,11 +279,15 @@ class FakeTelnyx:
     Args:
         connections: how many connections to generate, or the connections to serve
             (``Connection`` objects or mappings with an ``id``).
-        seed: seeds both the generated store and the fault draws.
-        faults: the faults to inject from the start; assign ``server.faults`` to change them.
+        seed: seeds the generated store and, apart, each of the random streams of
+            fault draws, latencies and request ids: turning latency on does not
+            change which requests fail.
+        faults: the faults to inject from the start; assign ``server.faults`` to change
+            them, even from another thread while ``serve_in_thread`` runs.
         api_key: the only Bearer token accepted.
         prefix: the path prefix of the API (``/v2`` like the real one).
-        host, port: where to listen; port 0 picks a free one.
+        host: the address to listen on.
+        port: the port to listen on; 0 picks a free one.
 
     Attributes:
         base_url: ``http://127.0.0.1:{port}/v2`` once started.
@@ -306,9 +325,11 @@ class FakeTelnyx:
         self._prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         self._host = host
         self._port = port
-        self._rng = random.Random(seed)
-        self._faults = faults or Faults()
-        self._limiter = _limiter_for(self._faults)
+        # One stream per use: drawing a latency must not shift the fault draws.
+        self._fault_rng = random.Random(f"{seed}/faults")
+        self._latency_rng = random.Random(f"{seed}/latency")
+        self._id_rng = random.Random(f"{seed}/request-ids")
+        self._state = _FaultState(faults or Faults())
         self._started = time.monotonic()
         self.stats = FakeStats()
         self._runner: web.AppRunner | None = None
@@ -316,13 +337,17 @@ class FakeTelnyx:
 
     @property
     def faults(self) -> Faults:
-        """The faults injected now; assign a new ``Faults`` to change them while running."""
-        return self._faults
+        """The faults injected now; assign a new ``Faults`` to change them while running.
+
+        Safe from any thread: the faults and the rate limiter built from them are
+        swapped as one reference, which each request reads once when it arrives.
+        Requests already in progress finish under the faults they started with.
+        """
+        return self._state.faults
 
     @faults.setter
     def faults(self, faults: Faults) -> None:
-        self._faults = faults
-        self._limiter = _limiter_for(faults)
+        self._state = _FaultState(faults)
 
     @property
     def base_url(self) -> str:
@@ -366,7 +391,7 @@ class FakeTelnyx:
         await self.stop()
 
     @contextmanager
-    def serve_in_thread(self) -> Iterator[Self]:
+    def serve_in_thread(self) -> Generator[Self]:
         """Run the server on its own event loop in a daemon thread, for sync code and fixtures.
 
         Example:
@@ -408,7 +433,9 @@ class FakeTelnyx:
         responses = self.stats.responses
         responses[status] = responses.get(status, 0) + 1
         response = web.Response(status=status, body=body, content_type="application/json")
-        response.headers["x-request-id"] = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+        response.headers["x-request-id"] = str(
+            uuid.UUID(int=self._id_rng.getrandbits(128), version=4)
+        )
         if headers:
             response.headers.update(headers)
         return response
@@ -439,17 +466,18 @@ class FakeTelnyx:
             stats.in_flight -= 1
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
-        faults = self._faults
+        state = self._state  # read once: a swap mid-request changes nothing for it
+        faults = state.faults
         latency = faults.latency
         if latency:
             await asyncio.sleep(
-                latency if isinstance(latency, float | int) else self._rng.uniform(*latency)
+                latency if isinstance(latency, float | int) else self._latency_rng.uniform(*latency)
             )
         if request.headers.get("Authorization") != self._auth:
             return self._error(401)
         limits: dict[str, str] | None = None
-        if self._limiter is not None:
-            allowed, limits = self._limiter.take()
+        if state.limiter is not None:
+            allowed, limits = state.limiter.take()
             if not allowed:
                 return self._error(429, limits)
         if faults.outage is not None:
@@ -457,9 +485,9 @@ class FakeTelnyx:
             if faults.outage[0] <= since < faults.outage[1]:
                 advice = faults.outage_retry_after
                 return self._error(503, None if advice is None else {"Retry-After": f"{advice:g}"})
-        draw = self._rng.random()
+        draw = self._fault_rng.random()
         if draw < faults.error_rate:
-            return self._error(self._rng.choice(_TRANSIENT_STATUSES))
+            return self._error(self._fault_rng.choice(_TRANSIENT_STATUSES))
         draw -= faults.error_rate
         if draw < faults.html_error_rate:
             response = self._respond(502, _HTML_502)

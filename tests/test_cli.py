@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import json
 import os
@@ -9,13 +11,15 @@ import re
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from telnyx_async._cli import main
+from telnyx_async import Connections, TelnyxSession, _config
+from telnyx_async._cli import main, run_bulk
 from telnyx_async._progress import NoProgress, PlainProgress, TqdmProgress, make_progress
 from telnyx_async.testing import FakeTelnyx, Faults
 
@@ -47,6 +51,51 @@ def run_cli(
 
 def jsonl(text: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in text.splitlines()]
+
+
+_WATCHED: dict[str, int] = {}
+"""Paths whose opens are being counted (see ``count_opens``), with the count so far."""
+
+
+def _count_open(event: str, args: tuple[Any, ...]) -> None:
+    if event == "open" and _WATCHED and args and not isinstance(args[0], int):
+        path = os.fsdecode(os.fspath(args[0]))
+        if path in _WATCHED:
+            _WATCHED[path] += 1
+
+
+@contextlib.contextmanager
+def count_opens(path: Path) -> Iterator[dict[str, int]]:
+    """Count every ``open()`` of ``path`` in this process while the block runs."""
+    if not getattr(sys, "_telnyx_async_cli_opens", False):
+        sys.addaudithook(_count_open)  # audit hooks cannot be removed: install once
+        sys._telnyx_async_cli_opens = True  # type: ignore[attr-defined]
+    _WATCHED[str(path)] = 0
+    try:
+        yield _WATCHED
+    finally:
+        _WATCHED.clear()
+
+
+def feed_pipe(path: Path, text: str) -> threading.Thread:
+    """Create a named pipe at ``path`` and write ``text`` into it once a reader opens it."""
+    os.mkfifo(path)
+
+    def write() -> None:
+        with contextlib.suppress(BrokenPipeError), open(path, "w") as pipe:
+            pipe.write(text)
+
+    thread = threading.Thread(target=write, name="feed-pipe", daemon=True)
+    thread.start()
+    return thread
+
+
+def close_pipe(path: Path, writer: threading.Thread) -> None:
+    """Let ``writer`` finish even if no reader ever opened the pipe."""
+    if writer.is_alive():
+        with contextlib.suppress(OSError):
+            os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
+    writer.join()
 
 
 def test_bulk_streams_json_lines_and_exits_1_on_failures(
@@ -128,20 +177,132 @@ def test_no_key_is_a_usage_error_that_points_to_demo(command: list[str]) -> None
     [
         ["bulk", "--concurrency", "0"],
         ["bulk", "/no/such/file"],
+        ["bulk", "--timeout", "0"],
+        ["bulk", "--max-retries", "-1"],
+        ["bulk", "--base-url", "ftp://example.com/v2"],
+        ["get", "1", "--base-url", "https://example.com/v2?x=1"],
         ["frobnicate"],
         [],
         ["demo", "--error-rate", "2"],
+        ["demo", "--max-retries", "-1"],
     ],
 )
 def test_usage_errors_exit_2(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    """Bad flags, unreadable files and unknown commands exit 2 with a message."""
-    argv = [*args, "--api-key", "k"] if args[:1] == ["bulk"] else args
+    """Bad flags, a bad base URL, unreadable files and unknown commands exit 2 with a message."""
+    argv = [*args, "--api-key", "k"] if args[:1] in (["bulk"], ["get"]) else args
     try:
         code: object = main(argv)
     except SystemExit as exc:  # argparse's own usage errors
         code = exc.code
     assert code == 2
     assert capsys.readouterr().err
+
+
+def test_an_ids_file_that_is_not_text_is_a_usage_error(
+    fake: FakeTelnyx, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ids that are not UTF-8 exit 2, with a message naming the file."""
+    ids_file = tmp_path / "ids.bin"
+    ids_file.write_bytes(fake.ids[0].encode() + b"\n\xff\xfe\x00\n")
+    args = ["--api-key", fake.api_key, "--base-url", fake.base_url]
+    assert main(["bulk", str(ids_file), *args]) == 2
+    assert f"cannot read ids from {ids_file}: not UTF-8" in capsys.readouterr().err
+
+
+def test_a_value_error_from_the_library_is_a_bug_not_a_usage_error(
+    fake: FakeTelnyx, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unexpected ValueError from inside the library propagates: it is no exit 2."""
+
+    async def broken(self: Connections, ids: object, **options: object) -> AsyncIterator[Any]:
+        raise ValueError("a bug inside the library")
+        yield  # an async generator, like the real iter_many
+
+    monkeypatch.setattr(Connections, "iter_many", broken)
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text(fake.ids[0] + "\n")
+    with pytest.raises(ValueError, match="a bug inside the library"):
+        main(["bulk", str(ids_file), "--api-key", fake.api_key, "--base-url", fake.base_url])
+
+
+def test_timeout_defaults_to_the_librarys(
+    fake: FakeTelnyx, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --timeout, each attempt gets the library's DEFAULT_TIMEOUT, named in the help."""
+    monkeypatch.setattr(_config, "DEFAULT_TIMEOUT", 0.2)  # as if the library's default changed
+    with pytest.raises(SystemExit):
+        main(["bulk", "--help"])
+    assert "connecting included (0.2)" in " ".join(capsys.readouterr().out.split())
+    fake.faults = Faults(hang_rate=1.0, hang=5.0)
+    args = ["--api-key", fake.api_key, "--base-url", fake.base_url, "--max-retries", "0"]
+    assert main(["get", fake.ids[0], *args]) == 1
+    assert "no complete answer within 0.2s" in capsys.readouterr().err
+
+
+def test_timeout_flag_bounds_each_attempt(
+    fake: FakeTelnyx, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--timeout SECONDS is the time allowed for one attempt."""
+    fake.faults = Faults(hang_rate=1.0, hang=5.0)
+    args = ["--api-key", fake.api_key, "--base-url", fake.base_url, "--max-retries", "0"]
+    assert main(["get", fake.ids[0], "--timeout", "0.3", *args]) == 1
+    assert "no complete answer within 0.3s" in capsys.readouterr().err
+
+
+def test_ids_file_is_read_once_without_a_bar(
+    fake: FakeTelnyx, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No bar shown: the ids file is opened once; with a bar, it is also counted for the total."""
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text("\n".join(fake.ids[:20]) + "\n")
+    args = [str(ids_file), "--api-key", fake.api_key, "--base-url", fake.base_url]
+    with count_opens(ids_file) as opens:
+        assert main(["bulk", *args]) == 0  # stderr is captured, not a terminal: no bar
+        assert opens[str(ids_file)] == 1
+    assert len(jsonl(capsys.readouterr().out)) == 20
+    with count_opens(ids_file) as opens:
+        assert main(["bulk", *args, "--progress"]) == 0
+        assert opens[str(ids_file)] == 2
+    assert "20/20" in capsys.readouterr().err
+
+
+def test_ids_from_a_pipe_are_read_once_even_with_a_bar(fake: FakeTelnyx, tmp_path: Path) -> None:
+    """A named pipe (what `bulk <(cmd)` gets) is not counted: no id is lost to counting."""
+    fifo = tmp_path / "ids.fifo"
+    writer = feed_pipe(fifo, "\n".join(fake.ids) + "\n")
+    try:
+        result = run_cli(
+            "bulk",
+            str(fifo),
+            "--progress",
+            env={"TELNYX_API_KEY": fake.api_key, "TELNYX_BASE_URL": fake.base_url},
+        )
+    finally:
+        close_pipe(fifo, writer)
+    assert result.returncode == 0, result.stderr
+    assert sorted(str(r["id"]) for r in jsonl(result.stdout)) == sorted(fake.ids)
+
+
+async def test_run_bulk_lets_cancellation_through() -> None:
+    """Cancelled by asyncio.timeout, run_bulk propagates it: the caller gets TimeoutError."""
+    faults = Faults(hang_rate=1.0, hang=30.0)
+    out, err = io.BytesIO(), io.StringIO()
+    async with (
+        FakeTelnyx(connections=20, faults=faults) as server,
+        TelnyxSession(server.api_key, base_url=server.base_url) as telnyx,
+    ):
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.1):
+                await run_bulk(
+                    telnyx,
+                    iter(server.ids),
+                    out,
+                    concurrency=4,
+                    total=None,
+                    progress=False,
+                    err=err,
+                )
+    assert out.getvalue() == b""
 
 
 def test_key_never_appears_in_cli_output(fake: FakeTelnyx, tmp_path: Path) -> None:
@@ -175,41 +336,34 @@ def test_demo_returns_every_id_despite_faults(
 
 
 def test_sigint_stops_cleanly_with_complete_lines_and_a_summary(tmp_path: Path) -> None:
-    """Ctrl-C mid-run: exit 130, every written line is whole JSON, the summary prints."""
+    """Ctrl-C mid-run: exit 130, every written line is whole JSON, the summary counts them."""
     faults = Faults(latency=0.02)
     with FakeTelnyx(connections=3000, faults=faults).serve_in_thread() as server:
         ids_file = tmp_path / "ids.txt"
         ids_file.write_text("\n".join(server.ids))
-        out = tmp_path / "out.jsonl"
         env = {k: v for k, v in os.environ.items() if not k.startswith("TELNYX_")}
         env.update(TELNYX_API_KEY=server.api_key, TELNYX_BASE_URL=server.base_url)
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "telnyx_async",
-                "bulk",
-                str(ids_file),
-                "-o",
-                str(out),
-                "--concurrency",
-                "8",
-            ],
+            [sys.executable, "-m", "telnyx_async", "bulk", str(ids_file), "--concurrency", "8"],
+            stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            text=True,
             env=env,
+            bufsize=0,  # unbuffered: communicate() below must find every byte not read yet
         )
-        deadline = time.monotonic() + 30
-        while server.stats.responses.get(200, 0) < 100 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        assert proc.stdout is not None
+        # Blocks until 100 results are out: the run is surely under way, however slow the machine.
+        head = b"".join(proc.stdout.readline() for _ in range(100))
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130
-    lines = out.read_bytes().split(b"\n")
-    assert lines[-1] == b""  # the file ends with a newline: no half-written record
+        rest, err_bytes = proc.communicate(timeout=60)
+    err = err_bytes.decode()
+    assert proc.returncode == 130, err
+    lines = (head + rest).split(b"\n")
+    assert lines[-1] == b""  # the output ends with a newline: no half-written record
     records = [json.loads(line) for line in lines[:-1]]
-    assert 50 <= len(records) < 3000
-    assert re.search(r"interrupted: ok \d+, failed 0, retries 0, elapsed", err)
+    assert 100 <= len(records) < 3000
+    summary = re.search(r"interrupted: ok (\d+), failed 0, retries 0, elapsed", err)
+    assert summary, err
+    assert int(summary.group(1)) == len(records)
     assert "Traceback" not in err
 
 

@@ -319,9 +319,16 @@ def table(page: str, heading: str) -> dict[str, str]:
 def defaults_of(
     function: Callable[..., object], *, skip: tuple[str, ...] = ()
 ) -> dict[str, object]:
-    """Each parameter's default (``inspect.Parameter.empty`` for none), ``self`` left out."""
+    """Each public parameter's default (``inspect.Parameter.empty`` for none).
+
+    ``self`` and private test hooks (``_sleep``, ``_clock``) are left out.
+    """
     parameters = inspect.signature(function).parameters.values()
-    return {p.name: p.default for p in parameters if p.name != "self" and p.name not in skip}
+    return {
+        p.name: p.default
+        for p in parameters
+        if p.name != "self" and not p.name.startswith("_") and p.name not in skip
+    }
 
 
 @pytest.mark.parametrize(

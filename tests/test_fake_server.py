@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -12,6 +13,8 @@ import aiohttp
 import jsonschema
 import pytest
 import yaml
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 from multidict import CIMultiDict
 
 from telnyx_async import (
@@ -43,15 +46,36 @@ ERROR_RESPONSE = spec_validator("#/components/schemas/ErrorResponse")
 
 
 async def fetch(
-    client: aiohttp.ClientSession, server: FakeTelnyx, conn_id: str, *, key: str | None = None
+    client: aiohttp.ClientSession,
+    server: FakeTelnyx,
+    conn_id: str,
+    *,
+    key: str | None = None,
+    base_url: str | None = None,
 ) -> tuple[int, CIMultiDict[str], bytes]:
-    """One raw GET, reporting a dropped connection as status 0."""
+    """One raw GET (to ``base_url``, default the server's), a dropped connection as status 0."""
     headers = {"Authorization": f"Bearer {key or server.api_key}"}
+    url = f"{base_url or server.base_url}/connections/{conn_id}"
     try:
-        async with client.get(f"{server.base_url}/connections/{conn_id}", headers=headers) as r:
+        async with client.get(url, headers=headers) as r:
             return r.status, CIMultiDict(r.headers), await r.read()
     except aiohttp.ClientPayloadError:
         return 0, CIMultiDict(), b""
+
+
+@contextlib.asynccontextmanager
+async def mounted(server: FakeTelnyx, middleware: Middleware) -> AsyncIterator[str]:
+    """Serve ``server.app()`` behind ``middleware`` on a free port; yield its base URL."""
+    app = server.app()
+    app.middlewares.append(web.middleware(middleware))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/v2"
+    finally:
+        await runner.cleanup()
 
 
 @pytest.fixture
@@ -160,6 +184,25 @@ async def test_fault_rates_are_seeded_and_reproducible(client: aiohttp.ClientSes
     assert 30 <= sum(s != 200 for s in first) <= 90
 
 
+async def test_latency_does_not_reshuffle_faults_or_request_ids(
+    client: aiohttp.ClientSession,
+) -> None:
+    """Same seed: the same faults and request ids with or without latency (separate streams)."""
+
+    async def answers(latency: float | tuple[float, float]) -> list[tuple[int, str | None]]:
+        faults = Faults(error_rate=0.3, html_error_rate=0.1, drop_rate=0.1, latency=latency)
+        async with FakeTelnyx(connections=10, seed=4, faults=faults) as server:
+            result = []
+            for i in range(60):
+                status, headers, _ = await fetch(client, server, server.ids[i % 10])
+                result.append((status, headers.get("x-request-id")))
+            return result
+
+    without = await answers(0.0)
+    assert {status for status, _ in without} >= {0, 200, 502}
+    assert await answers((0.0001, 0.001)) == without
+
+
 async def test_latency_fixed_and_ranged(client: aiohttp.ClientSession) -> None:
     """Added latency delays every answer by at least the configured time."""
     loop = asyncio.get_running_loop()
@@ -185,16 +228,23 @@ async def test_token_bucket_rate_limit_answers_like_the_api(client: aiohttp.Clie
     assert "Retry-After" not in headers
 
 
-async def test_client_rides_out_the_rate_limit(sleeps: SleepRecorder) -> None:
-    """The session waits x-ratelimit-reset on a rate-limited fake and gets every id."""
-    async with FakeTelnyx(connections=30, faults=Faults(rate_limit_rps=200)) as server:
-        policy = RetryPolicy(max_retries=10)
-        async with TelnyxSession(
-            server.api_key, base_url=server.base_url, retry_policy=policy
-        ) as telnyx:
+async def test_client_rides_out_the_rate_limit() -> None:
+    """Over a fixed-window limit: 429s, which the session waits out to get every id.
+
+    Real (sub-second) waits: the fake's windows run on the real clock, so a fake
+    sleep would only retry into the same window.
+    """
+    async with FakeTelnyx(connections=10) as server:
+        async with TelnyxSession(server.api_key, base_url=server.base_url) as telnyx:
+            # Assigned now, so the first window starts now: the burst of 10 falls in it.
+            server.faults = Faults(window_limit=5, window=0.5)
             conns = await telnyx.connections.gather_many(server.ids, concurrency=10)
-            assert [c.id for c in conns] == server.ids
-            assert server.stats.responses[200] == 30
+            stats = telnyx.stats
+        assert [c.id for c in conns] == server.ids
+        assert server.stats.responses[200] == 10
+        assert server.stats.responses[429] >= 5  # the burst: 10 sent into a window of 5
+        assert stats.rate_limited == server.stats.responses[429]
+        assert stats.responses[429] == server.stats.responses[429]
 
 
 async def test_faults_change_while_running(client: aiohttp.ClientSession) -> None:
@@ -207,14 +257,70 @@ async def test_faults_change_while_running(client: aiohttp.ClientSession) -> Non
         assert (await fetch(client, server, server.ids[0]))[0] == 200
 
 
+def test_faults_change_from_the_tests_thread() -> None:
+    """On a serve_in_thread server, faults assigned from the test's thread apply next request."""
+
+    async def status_of(server: FakeTelnyx) -> int:
+        async with aiohttp.ClientSession() as client:
+            return (await fetch(client, server, server.ids[0]))[0]
+
+    with FakeTelnyx(connections=2).serve_in_thread() as server:
+        server.faults = Faults(window_limit=1, window=3600)
+        assert [asyncio.run(status_of(server)) for _ in range(3)] == [200, 429, 429]
+        server.faults = Faults()
+        assert asyncio.run(status_of(server)) == 200
+
+
+async def test_a_request_keeps_the_faults_it_arrived_with(client: aiohttp.ClientSession) -> None:
+    """Faults swapped mid-request: that request still answers under the old faults and limiter."""
+    server = FakeTelnyx(connections=2, faults=Faults(latency=0.05, window_limit=100, window=3600))
+    arrived = asyncio.Event()
+
+    async def announce(request: web.Request, handler: Handler) -> web.StreamResponse:
+        arrived.set()  # the test wakes once the handler has read its faults and is waiting
+        return await handler(request)
+
+    async with mounted(server, announce) as base_url:
+        pending = asyncio.create_task(fetch(client, server, server.ids[0], base_url=base_url))
+        await arrived.wait()
+        server.faults = Faults()  # no limiter from now on
+        status, headers, _ = await pending
+        assert status == 200
+        assert headers["x-ratelimit-limit"] == "100"
+        later = await fetch(client, server, server.ids[0], base_url=base_url)
+        assert "x-ratelimit-limit" not in later[1]
+
+
 async def test_counters(client: aiohttp.ClientSession) -> None:
-    """Requests, responses by status and the in-flight high-water mark are counted."""
-    async with FakeTelnyx(connections=4, faults=Faults(latency=0.02)) as server:
-        await asyncio.gather(*(fetch(client, server, i) for i in [*server.ids, "nope"]))
-        assert server.stats.requests == 5
-        assert server.stats.responses == {200: 4, 404: 1}
-        assert server.stats.max_in_flight == 5
-        assert server.stats.in_flight == 0
+    """Requests, responses by status and the in-flight high-water mark are counted.
+
+    The five requests are held at the door until all have arrived, then let in
+    together: they are in flight at once on any machine, however slow.
+    """
+    server = FakeTelnyx(connections=4, faults=Faults(latency=0.001))
+    arrived, release = asyncio.Event(), asyncio.Event()
+    waiting = 0
+
+    async def hold(request: web.Request, handler: Handler) -> web.StreamResponse:
+        nonlocal waiting
+        waiting += 1
+        if waiting == 5:
+            arrived.set()
+        await release.wait()
+        return await handler(request)
+
+    async with mounted(server, hold) as base_url:
+        requests = asyncio.gather(
+            *(fetch(client, server, i, base_url=base_url) for i in [*server.ids, "nope"])
+        )
+        await arrived.wait()
+        assert server.stats.requests == 0
+        release.set()  # all five wake in one turn of the loop
+        await requests
+    assert server.stats.requests == 5
+    assert server.stats.responses == {200: 4, 404: 1}
+    assert server.stats.max_in_flight == 5
+    assert server.stats.in_flight == 0
 
 
 def test_bad_fault_rates_are_refused() -> None:
@@ -235,8 +341,8 @@ async def test_session_gets_every_id_despite_all_faults(sleeps: SleepRecorder) -
             server.api_key,
             base_url=server.base_url,
             retry_policy=RetryPolicy(max_retries=12),
-            sleep=sleeps,
-            clock=sleeps.clock,
+            _sleep=sleeps,
+            _clock=sleeps.clock,
         ) as telnyx:
             conns = await telnyx.connections.gather_many(server.ids, concurrency=20)
             assert telnyx.stats.retries > 0

@@ -110,9 +110,11 @@ def http(
 
 
 def session(server: RawServer, **kwargs: object) -> TelnyxSession:
-    sleeps = kwargs.get("sleep")
+    sleeps = kwargs.pop("sleep", None)
+    if sleeps is not None:
+        kwargs["_sleep"] = sleeps
     if isinstance(sleeps, SleepRecorder):
-        kwargs.setdefault("clock", sleeps.clock)
+        kwargs.setdefault("_clock", sleeps.clock)
     return TelnyxSession(API_KEY, base_url=server.base_url, **kwargs)  # type: ignore[arg-type]
 
 

@@ -144,9 +144,9 @@ def test_the_budget_stays_between_zero_and_its_cap(
 
 
 def test_an_outage_spends_the_budget_then_only_the_floor() -> None:
-    """20 banked retries, then one a second; successes earn half a retry each."""
+    """50 banked retries, then one a second; successes earn half a retry each."""
     budget = RetryBudget()
-    assert sum(budget.try_spend(now=0.0) for _ in range(100)) == 20
+    assert sum(budget.try_spend(now=0.0) for _ in range(100)) == 50
     assert sum(budget.try_spend(now=3.0) for _ in range(100)) == 3
     for _ in range(4):
         budget.on_success()

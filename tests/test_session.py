@@ -39,8 +39,8 @@ def make(
 ) -> TelnyxSession:
     """A session against the local server; retry waits go to `sleeps` when given."""
     if sleeps is not None:
-        kwargs.setdefault("sleep", sleeps)
-        kwargs.setdefault("clock", sleeps.clock)
+        kwargs.setdefault("_sleep", sleeps)
+        kwargs.setdefault("_clock", sleeps.clock)
     return TelnyxSession(API_KEY, base_url=server.base_url, **kwargs)  # type: ignore[arg-type]
 
 
@@ -487,7 +487,7 @@ async def test_refused_connection_is_an_api_connection_error(sleeps: SleepRecord
     await srv.start()
     base = srv.base_url
     await srv.stop()
-    async with TelnyxSession(API_KEY, base_url=base, sleep=sleeps, clock=sleeps.clock) as telnyx:
+    async with TelnyxSession(API_KEY, base_url=base, _sleep=sleeps, _clock=sleeps.clock) as telnyx:
         with pytest.raises(APIConnectionError):
             await telnyx.connections.get("7")
     assert len(sleeps.delays) == 2
