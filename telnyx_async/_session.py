@@ -214,7 +214,7 @@ class TelnyxSession:
         clock) bounds everything: pacing, attempts and backoff.
         """
         if deadline_at is None:
-            return await self._attempts(url, None, [0])
+            return await self._attempts(url, None, None)
         tally = [0]  # attempts so far, for the deadline's error
         scope = asyncio.timeout_at(deadline_at)
         try:
@@ -225,7 +225,9 @@ class TelnyxSession:
                 raise
             raise self._deadline_error(url, tally[0]) from None
 
-    async def _attempts(self, url: str, deadline_at: float | None, tally: list[int]) -> RawResponse:
+    async def _attempts(
+        self, url: str, deadline_at: float | None, tally: list[int] | None
+    ) -> RawResponse:
         transport, policy, limiter = self._transport, self._policy, self._limiter
         clock, budget = self._clock, self._budget
         attempts = retries = 0
@@ -252,7 +254,8 @@ class TelnyxSession:
                 raise self._finish(_advised(error, need, "this call may wait"), url, attempts)
             paced += clock() - before
             attempts += 1
-            tally[0] = attempts
+            if tally is not None:
+                tally[0] = attempts
             if debug:
                 sent_at = time.perf_counter()
             try:

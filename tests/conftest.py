@@ -1,7 +1,7 @@
 """Shared fixtures: the spec's example body and a real aiohttp.web server on 127.0.0.1.
 
 Also the guard that keeps the suite hermetic: an audit hook records every file
-the tests open in the folder around the repository (where ``../shared`` lives on
+the tests open in the folder around the repository (where the team's shared folder lives on
 the developers' machines), and the run fails if there is any.
 """
 
@@ -31,7 +31,7 @@ _ALLOWED_ROOTS: tuple[str, ...] = tuple(
 
 
 def reads_outside_repo(path: object, *, root: Path = ROOT) -> bool:
-    """Whether opening ``path`` reads beside the repository (``../shared`` and its like).
+    """Whether opening ``path`` reads beside the repository (a sibling folder of it).
 
     Paths in the repository, the temporary directory and the Python installation
     are fine; so is anything not under the repository's parent folder (system

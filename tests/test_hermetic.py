@@ -15,8 +15,8 @@ def test_spec_copy_lives_in_the_repository() -> None:
 
 
 def test_paths_beside_the_repository_are_flagged() -> None:
-    """A sibling folder such as ../shared is outside; the repository itself is not."""
-    assert reads_outside_repo(ROOT.parent / "shared" / "spec" / "connections-openapi.yml")
+    """A sibling folder of the repository is outside; the repository itself is not."""
+    assert reads_outside_repo(ROOT.parent / "spec-beside" / "connections-openapi.yml")
     assert reads_outside_repo(str(ROOT) + "-other/x")  # a sibling whose name starts alike
     assert not reads_outside_repo(SPEC_PATH)
     assert not reads_outside_repo(ROOT / "tests" / ".." / "README.md")
