@@ -166,20 +166,21 @@ async def test_a_401_ends_a_bulk_run_at_once(server: LocalServer, bulk: str) -> 
 async def test_time_queued_for_a_connection_is_not_an_attempt_timeout(
     server: LocalServer,
 ) -> None:
-    """300 gets on a pool of 100, answers in 0.2 s, timeout 0.5 s: none times out.
+    """500 gets on a pool of 100, answers in 0.3 s, timeout 1.0 s: none times out.
 
-    The third wave waits 0.4 s for a connection, then 0.2 s for its answer: 0.6 s
-    in all, which would be a timeout if queueing counted.
+    The fifth wave waits 1.2 s for a connection, then 0.3 s for its answer: 1.5 s in
+    all, which would be a timeout if queueing counted; each attempt itself has 0.7 s
+    to spare, for a loaded machine.
     """
 
     async def handler(request: web.Request, server: LocalServer) -> web.StreamResponse:
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.3)
         return await ok_handler(request, server)
 
     server.handler = handler
-    async with make(server, timeout=0.5, max_retries=0) as telnyx:
+    async with make(server, timeout=1.0, max_retries=0) as telnyx:
         results = await asyncio.gather(
-            *(telnyx.connections.get(str(i)) for i in range(300)), return_exceptions=True
+            *(telnyx.connections.get(str(i)) for i in range(500)), return_exceptions=True
         )
     assert [r for r in results if not isinstance(r, Connection)] == []
     assert server.max_in_flight <= 100
