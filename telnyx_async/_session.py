@@ -207,14 +207,18 @@ class TelnyxSession:
         """Whether ``close()`` has been called."""
         return self._transport.closed
 
-    async def _send(self, url: str, deadline_at: float | None = None) -> RawResponse:
+    def _send(self, url: str, deadline_at: float | None = None) -> Awaitable[RawResponse]:
         """GET ``url`` under the session's pacing, retry policy and budget.
 
         Returns the first 2xx answer or raises. ``deadline_at`` (on the loop's
-        clock) bounds everything: pacing, attempts and backoff.
+        clock) bounds everything: pacing, attempts and backoff. Without one, the
+        retry loop's own coroutine is returned: no extra frame on the hot path.
         """
         if deadline_at is None:
-            return await self._attempts(url, None, None)
+            return self._attempts(url, None, None)
+        return self._send_by(url, deadline_at)
+
+    async def _send_by(self, url: str, deadline_at: float) -> RawResponse:
         tally = [0]  # attempts so far, for the deadline's error
         scope = asyncio.timeout_at(deadline_at)
         try:
