@@ -28,8 +28,9 @@ from ._errors import (
     TelnyxError,
     UnprocessableEntityError,
 )
+from ._listing import ConnectionListing
 from ._loop import run
-from ._models import AnchorsiteOverride, Connection
+from ._models import AnchorsiteOverride, Connection, Page, PaginationMeta
 from ._pacing import AdaptiveRateLimiter, RateLimiter
 from ._retry import RetryPolicy
 from ._session import TelnyxSession
@@ -46,6 +47,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "Connection",
+    "ConnectionListing",
     "Connections",
     "ErrorMeta",
     "ErrorObject",
@@ -53,6 +55,8 @@ __all__ = [
     "InternalServerError",
     "InvalidConnectionIdError",
     "NotFoundError",
+    "Page",
+    "PaginationMeta",
     "PermissionDeniedError",
     "RateLimitError",
     "RateLimiter",

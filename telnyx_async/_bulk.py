@@ -27,6 +27,7 @@ from collections.abc import (
     Callable,
     Iterable,
     Iterator,
+    Sequence,
 )
 from typing import Any, Final, TypeVar
 
@@ -53,7 +54,8 @@ def _check_concurrency(concurrency: int) -> None:
         raise ValueError(f"concurrency must be a positive int, got {concurrency!r}")
 
 
-async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+async def cancel_and_wait(tasks: Sequence[asyncio.Future[Any]]) -> None:
+    """Cancel ``tasks`` and wait until each has finished; their outcomes are dropped."""
     for task in tasks:
         task.cancel()
     # Awaited, not just cancelled: no task may outlive the call.
@@ -174,7 +176,7 @@ async def bounded_map(
                         slot.set_result(None)
                         break
     finally:
-        await _cancel_all(workers)
+        await cancel_and_wait(workers)
 
 
 async def bounded_each(
@@ -231,4 +233,4 @@ async def bounded_each(
     try:
         await finished
     finally:
-        await _cancel_all(workers)
+        await cancel_and_wait(workers)

@@ -1,8 +1,9 @@
-"""The Connections resource: ``get``, ``gather_many`` and ``iter_many``."""
+"""The Connections resource: ``get``, ``gather_many``, ``iter_many``, ``list`` and ``count``."""
 
 from __future__ import annotations
 
 import asyncio
+import builtins  # Connections.list() hides the builtin inside the class
 import copy
 import logging
 from collections.abc import (
@@ -17,8 +18,16 @@ from typing import Final, Literal, overload
 from ._bulk import bounded_each, bounded_map
 from ._config import DEFAULT_CONCURRENCY
 from ._errors import APITimeoutError, AuthenticationError, TelnyxError
-from ._models import Connection
-from ._protocol import RawResponse, decode_connection, encode_id
+from ._listing import (
+    MAX_PAGE_SIZE,
+    ConnectionListing,
+    ListFilters,
+    check_page_size,
+    check_sort,
+)
+from ._loop import deadline_at
+from ._models import Connection, Page
+from ._protocol import RawResponse, decode_connection, decode_page, encode_id, encode_query
 
 _logger: Final = logging.getLogger("telnyx_async")
 
@@ -43,6 +52,7 @@ class Connections:
         # Single flight: the lookup in progress for each URL, shared by concurrent callers.
         self._in_flight: dict[str, asyncio.Future[Connection]] = {}
         self._prefix = prefix
+        self._list_url = prefix.rstrip("/")
         self._pool_limit = pool_limit
 
     async def get(self, conn_id: str, *, deadline: float | None = None) -> Connection:
@@ -74,7 +84,7 @@ class Connections:
         Example:
             >>> conn = await telnyx.connections.get("1293384261075731499")  # doctest: +SKIP
         """
-        return await self._get(conn_id, _deadline_at(deadline))
+        return await self._get(conn_id, deadline_at(deadline))
 
     async def _get(self, conn_id: str, deadline_at: float | None) -> Connection:
         url = self._prefix + encode_id(conn_id)
@@ -174,10 +184,10 @@ class Connections:
             if not isinstance(conn_id, str):
                 raise TypeError(f"connection ids must be str, got {type(conn_id).__name__}")
         found: dict[str, Connection | TelnyxError] = {}
-        deadline_at = _deadline_at(deadline)
+        ends_at = deadline_at(deadline)
         await bounded_each(
             dict.fromkeys(ordered),
-            lambda conn_id: self._get(conn_id, deadline_at),
+            lambda conn_id: self._get(conn_id, ends_at),
             found.__setitem__,
             concurrency=self._concurrency(concurrency),
             capture=TelnyxError if return_exceptions else (),
@@ -218,14 +228,98 @@ class Connections:
             ...             print(conn_id, "failed:", result)
         """
         _reject_single_string(ids)
-        deadline_at = _deadline_at(deadline)
+        ends_at = deadline_at(deadline)
         return bounded_map(
             ids,
-            lambda conn_id: self._get(conn_id, deadline_at),
+            lambda conn_id: self._get(conn_id, ends_at),
             concurrency=self._concurrency(concurrency),
             capture=TelnyxError,
             fatal=AuthenticationError,
         )
+
+    def list(
+        self,
+        *,
+        name_contains: str | None = None,
+        fqdn: str | None = None,
+        outbound_voice_profile_id: str | None = None,
+        sort: str | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+        deadline: float | None = None,
+    ) -> ConnectionListing:
+        """Walk the account's connections (``GET /connections``), every page, lazily.
+
+        ``async for conn in telnyx.connections.list()`` yields one ``Connection``
+        at a time; ``.pages()`` yields whole ``Page`` objects. One page is fetched
+        ahead while you handle the current one; pages are retried, paced and
+        budgeted as ``get()`` is. The arguments are checked here, before any request.
+
+        Args:
+            name_contains: only names containing this, ignoring case (3 characters
+                at least).
+            fqdn: only connections with exactly this FQDN.
+            outbound_voice_profile_id: only connections using this profile.
+            sort: ``created_at``, ``connection_name`` or ``active``, ``-`` in front
+                for descending; ``None``: the API's order (newest first).
+            page_size: connections per request, 1 to 250 (fewer requests when larger).
+            deadline: seconds a whole walk may take, counted from its first request.
+
+        Raises:
+            ValueError: a filter the API refuses, an unknown sort key, a page
+                size out of range, a ``deadline`` <= 0.
+            TypeError: an argument of the wrong type.
+
+        Example:
+            >>> async for conn in telnyx.connections.list(sort="connection_name"):  # doctest: +SKIP
+            ...     print(conn.id)
+        """
+        filters = ListFilters(
+            name_contains=name_contains,
+            fqdn=fqdn,
+            outbound_voice_profile_id=outbound_voice_profile_id,
+        )
+        params = filters.params()
+        if (order := check_sort(sort)) is not None:
+            params.append(("sort", order))
+        if deadline is not None and not deadline > 0:
+            raise ValueError(f"deadline must be > 0 seconds, got {deadline!r}")
+        encode_query(params)  # a value that cannot be sent fails now, not mid-walk
+        return ConnectionListing(
+            self._fetch_page, params, page_size=check_page_size(page_size), deadline=deadline
+        )
+
+    async def count(
+        self,
+        *,
+        name_contains: str | None = None,
+        fqdn: str | None = None,
+        outbound_voice_profile_id: str | None = None,
+        deadline: float | None = None,
+    ) -> int:
+        """How many connections match the filters: ``total_results`` of one 1-item page.
+
+        The filters are those of ``list()``; so are the errors.
+
+        Example:
+            >>> await telnyx.connections.count(name_contains="office")  # doctest: +SKIP
+            42
+        """
+        filters = ListFilters(
+            name_contains=name_contains,
+            fqdn=fqdn,
+            outbound_voice_profile_id=outbound_voice_profile_id,
+        )
+        params = [*filters.params(), ("page[number]", "1"), ("page[size]", "1")]
+        page = await self._fetch_page(params, deadline_at(deadline))
+        return page.meta.total_results or 0
+
+    async def _fetch_page(
+        self, params: builtins.list[tuple[str, str]], ends_at: float | None
+    ) -> Page:
+        status, headers, body = await self._send(
+            f"{self._list_url}?{encode_query(params)}", ends_at
+        )
+        return decode_page(body, status=status, headers=headers, secrets=self._secrets)
 
     def _concurrency(self, requested: int) -> int:
         if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
@@ -250,15 +344,6 @@ def _reject_single_string(ids: object) -> None:
         raise TypeError(
             "ids must be an iterable of connection ids, not a single string; use get() for one id"
         )
-
-
-def _deadline_at(deadline: float | None) -> float | None:
-    """The loop-clock instant a call started now with ``deadline`` seconds must end."""
-    if deadline is None:
-        return None
-    if not deadline > 0:
-        raise ValueError(f"deadline must be > 0 seconds, got {deadline!r}")
-    return asyncio.get_running_loop().time() + deadline
 
 
 async def _follow(shared: asyncio.Future[Connection], deadline_at: float | None) -> Connection:

@@ -1,4 +1,4 @@
-"""Run a coroutine on uvloop when it is installed (the ``speedups`` extra), else on asyncio."""
+"""Event-loop helpers: run on uvloop when installed, and deadlines on the loop's clock."""
 
 from __future__ import annotations
 
@@ -31,3 +31,16 @@ def run(main: Coroutine[Any, Any, T]) -> T:
     """
     with asyncio.Runner(loop_factory=fastest_loop_factory()) as runner:
         return runner.run(main)
+
+
+def deadline_at(deadline: float | None) -> float | None:
+    """The loop-clock instant by which a call started now with ``deadline`` seconds must end.
+
+    Raises:
+        ValueError: ``deadline`` is not a number of seconds > 0.
+    """
+    if deadline is None:
+        return None
+    if not deadline > 0:
+        raise ValueError(f"deadline must be > 0 seconds, got {deadline!r}")
+    return asyncio.get_running_loop().time() + deadline

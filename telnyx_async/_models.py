@@ -1,7 +1,8 @@
-"""The Connection model (a frozen msgspec Struct) and the decoders built once for it.
+"""The Connection and Page models (frozen msgspec Structs) and the decoders built once for it.
 
 Field list and meanings follow the ``Connection`` schema of
-``GET /connections/{id}`` in the Telnyx API spec.
+``GET /connections/{id}`` in the Telnyx API spec; ``Page`` and ``PaginationMeta``
+follow ``GET /connections`` (the list).
 """
 
 from __future__ import annotations
@@ -85,6 +86,37 @@ class Connection(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     tags: tuple[str, ...] | None = None
 
 
+class PaginationMeta(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Where a page sits in a listing, as ``GET /connections`` reports it.
+
+    ``total_pages`` and ``total_results`` describe the listing when the page
+    was served: they change when connections are added or deleted during a walk.
+    """
+
+    page_number: int | None = None
+    """The page's number, from 1."""
+    page_size: int | None = None
+    """The most connections a page holds."""
+    total_pages: int | None = None
+    """Pages in the listing (0 when nothing matches)."""
+    total_results: int | None = None
+    """Connections matching the filters, over all pages."""
+
+
+class Page(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One page of ``GET /connections``: its connections and where it sits.
+
+    Example:
+        >>> async for page in telnyx.connections.list().pages():  # doctest: +SKIP
+        ...     print(page.meta.page_number, len(page.data))
+    """
+
+    data: tuple[Connection, ...] = ()
+    """The page's connections, in the listing's order."""
+    meta: PaginationMeta = msgspec.field(default_factory=PaginationMeta)
+    """The page's number and the listing's totals."""
+
+
 class _ConnectionEnvelope(msgspec.Struct, frozen=True, gc=False):
     data: Connection
 
@@ -95,5 +127,7 @@ class _ErrorEnvelope(msgspec.Struct, frozen=True, gc=False):
 
 CONNECTION_DECODER: Final = msgspec.json.Decoder(_ConnectionEnvelope)
 """Decodes a ``{"data": {...}}`` body; built once: building one costs far more than decoding."""
+PAGE_DECODER: Final = msgspec.json.Decoder(Page)
+"""Decodes a ``{"data": [...], "meta": {...}}`` page of ``GET /connections``."""
 ERROR_DECODER: Final = msgspec.json.Decoder(_ErrorEnvelope)
 """Decodes the API's ``ErrorResponse`` body."""

@@ -1,4 +1,8 @@
-"""Progress shown on stderr during a bulk run: tqdm when installed, else a plain line."""
+"""Progress shown on stderr during a long run: tqdm when installed, else a plain line.
+
+Counted in ``unit`` (ids for a bulk run, pages for a listing); the total may
+become known only once the run is under way (``set_total``).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,10 @@ class Progress(Protocol):
     """Told about every finished id; draws nothing, a plain line, or a bar."""
 
     def advance(self, *, failed: bool) -> None:
-        """One more id is done."""
+        """One more unit is done."""
+
+    def set_total(self, total: int | None) -> None:
+        """The total, once known."""
 
     def close(self) -> None:
         """Finish the display (leave the last state on screen)."""
@@ -22,6 +29,9 @@ class NoProgress:
     def advance(self, *, failed: bool) -> None:
         """Ignore the update."""
 
+    def set_total(self, total: int | None) -> None:
+        """Ignore the total."""
+
     def close(self) -> None:
         """Nothing to finish."""
 
@@ -29,9 +39,12 @@ class NoProgress:
 class PlainProgress:
     """A single self-overwriting line, redrawn at most every ``interval`` seconds."""
 
-    def __init__(self, stream: TextIO, total: int | None, *, interval: float = 0.2) -> None:
+    def __init__(
+        self, stream: TextIO, total: int | None, *, interval: float = 0.2, unit: str = "id"
+    ) -> None:
         self._stream = stream
         self._total = total
+        self._unit = unit
         self._interval = interval
         self._start = time.monotonic()
         self._drawn = 0.0
@@ -47,6 +60,10 @@ class PlainProgress:
             self._drawn = now
             self._draw(now)
 
+    def set_total(self, total: int | None) -> None:
+        """Show ``total`` (and an ETA) from now on."""
+        self._total = total
+
     def _draw(self, now: float) -> None:
         elapsed = max(now - self._start, 1e-9)
         rate = self.done / elapsed
@@ -56,7 +73,7 @@ class PlainProgress:
             tail = f" ETA {eta:.0f}s"
         else:
             head, tail = f"{self.done}", ""
-        line = f"\r{head}  {rate:,.0f} ids/s{tail}  errors {self.failed}"
+        line = f"\r{head}  {rate:,.0f} {self._unit}s/s{tail}  errors {self.failed}"
         self._stream.write(line.ljust(60))
         self._stream.flush()
 
@@ -70,10 +87,10 @@ class PlainProgress:
 class TqdmProgress:
     """A tqdm bar: done/total, rate, ETA, and the errors so far as a postfix."""
 
-    def __init__(self, stream: TextIO, total: int | None) -> None:
+    def __init__(self, stream: TextIO, total: int | None, *, unit: str = "id") -> None:
         from tqdm import tqdm
 
-        self._bar = tqdm(total=total, file=stream, unit="id", dynamic_ncols=True, smoothing=0.1)
+        self._bar = tqdm(total=total, file=stream, unit=unit, dynamic_ncols=True, smoothing=0.1)
         self._bar.set_postfix({"errors": 0})  # pyright: ignore[reportUnknownMemberType]
         self._failed = 0
 
@@ -84,18 +101,25 @@ class TqdmProgress:
             self._bar.set_postfix({"errors": self._failed}, refresh=False)  # pyright: ignore[reportUnknownMemberType]
         self._bar.update(1)
 
+    def set_total(self, total: int | None) -> None:
+        """Give the bar its total (and so an ETA)."""
+        self._bar.total = total
+        self._bar.refresh()
+
     def close(self) -> None:
         """Close the bar, leaving it on screen."""
         self._bar.close()
 
 
-def make_progress(stream: TextIO, total: int | None, *, enabled: bool | None) -> Progress:
+def make_progress(
+    stream: TextIO, total: int | None, *, enabled: bool | None, unit: str = "id"
+) -> Progress:
     """Pick the display: ``enabled=None`` means "when ``stream`` is a terminal"."""
     if enabled is None:
         enabled = stream.isatty()
     if not enabled:
         return NoProgress()
     try:
-        return TqdmProgress(stream, total)
+        return TqdmProgress(stream, total, unit=unit)
     except ImportError:  # the optional 'cli' extra is not installed
-        return PlainProgress(stream, total)
+        return PlainProgress(stream, total, unit=unit)

@@ -7,7 +7,7 @@ plain values, so the hard cases are instant table tests.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Final, cast
+from typing import Final, TypeVar, cast
 from urllib.parse import quote
 
 import msgspec
@@ -19,7 +19,7 @@ from ._errors import (
     ResponseValidationError,
     status_error_class,
 )
-from ._models import CONNECTION_DECODER, ERROR_DECODER, Connection
+from ._models import CONNECTION_DECODER, ERROR_DECODER, PAGE_DECODER, Connection, Page
 from ._text import redact, safe_text, shorten
 from ._version import __version__
 
@@ -101,10 +101,49 @@ def decode_connection(
             decode, or a field has the wrong type; the message names the field
             as a ``$.data...`` path.
     """
+    return _decode(CONNECTION_DECODER, body, "Connection", status, headers, secrets).data
+
+
+def decode_page(
+    body: bytes,
+    *,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+    secrets: Secrets = (),
+) -> Page:
+    """Decode a successful ``GET /connections`` body into a ``Page``.
+
+    Raises:
+        ResponseValidationError: as ``decode_connection``, or the page has no
+            ``meta`` totals, without which a walk cannot know where it ends.
+    """
+    page = _decode(PAGE_DECODER, body, "list of connections", status, headers, secrets)
+    meta = page.meta
+    if meta.total_pages is None or meta.total_results is None:
+        raise ResponseValidationError(
+            "response does not match the list of connections: $.meta lacks total_pages "
+            "or total_results",
+            status=status,
+            request_id=_request_id(headers, secrets),
+        )
+    return page
+
+
+_T = TypeVar("_T")
+
+
+def _decode(
+    decoder: msgspec.json.Decoder[_T],
+    body: bytes,
+    schema: str,
+    status: int,
+    headers: Mapping[str, str] | None,
+    secrets: Secrets,
+) -> _T:
     try:
-        return CONNECTION_DECODER.decode(body).data
+        return decoder.decode(body)
     except msgspec.ValidationError as exc:
-        problem = f"response does not match the Connection schema: {exc}"
+        problem = f"response does not match the {schema} schema: {exc}"
     except msgspec.DecodeError as exc:
         problem = f"response body is not valid JSON ({exc}): {_excerpt(body, secrets)}"
     except RecursionError:
@@ -112,6 +151,25 @@ def decode_connection(
     raise ResponseValidationError(
         problem, status=status, request_id=_request_id(headers, secrets)
     ) from None
+
+
+def encode_query(params: Iterable[tuple[str, str]]) -> str:
+    """Percent-encode query parameters (brackets too: ``page%5Bsize%5D=250``).
+
+    Every character outside the unreserved set is encoded, so a filter value
+    can never add a parameter or end the URL.
+
+    Raises:
+        ValueError: a value holds a lone surrogate (it has no UTF-8 form).
+
+    Example:
+        >>> encode_query([("page[size]", "250"), ("sort", "-created_at")])
+        'page%5Bsize%5D=250&sort=-created_at'
+    """
+    try:
+        return "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in params)
+    except UnicodeEncodeError:
+        raise ValueError("a query value is not valid Unicode text (a lone surrogate)") from None
 
 
 def status_error(

@@ -43,6 +43,8 @@ T, P, S, C, E = (
 HOSTILE, FUZZ = "tests/test_hostile.py", "tests/test_fuzz.py"
 SESSION, RESIL = "tests/test_session.py", "tests/test_resilience.py"
 MATRIX, PACING = "tests/test_fault_matrix.py", "tests/test_pacing.py"
+LISTING, LISTING_SRC = "tests/test_listing.py", "telnyx_async/_listing.py"
+CLI_LIST = "tests/test_cli_list_resume.py"
 
 MUTATIONS: tuple[Mutation, ...] = (
     # Issue 11: holes a review found.
@@ -220,7 +222,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "deadline ignored",
-        C,
+        "telnyx_async/_loop.py",
         "    if deadline is None:\n        return None\n    if not",
         "    if True:\n        return None\n    if not",
         (RESIL, "-k", "deadline"),
@@ -288,6 +290,79 @@ MUTATIONS: tuple[Mutation, ...] = (
         "        return text + self._context()",
         "        return text",
         (RESIL, "-k", "attempts"),
+    ),
+    # Issue 8: listing, the CLI's list and resume.
+    Mutation(
+        "no prefetch: page k+1 asked only once the caller is done with page k",
+        LISTING_SRC,
+        "                if not last:\n                    ahead = asyncio.ensure_future("
+        "self._page(number + 1, ends_at))\n                yield page\n",
+        "                yield page\n                if not last:\n                    ahead = "
+        "asyncio.ensure_future(self._page(number + 1, ends_at))\n",
+        (LISTING, "-k", "in_flight_while"),
+    ),
+    Mutation(
+        "the page fetched ahead not cancelled when the walk ends",
+        LISTING_SRC,
+        "                await cancel_and_wait([ahead])",
+        "                pass",
+        (LISTING, "-k", "leaving_early"),
+    ),
+    Mutation(
+        "a listing that shifted is not reported",
+        LISTING_SRC,
+        "                    self._note_change(page, first_total, seen_before)",
+        "                    pass",
+        (LISTING, "-k", "mid_walk"),
+    ),
+    Mutation(
+        "total_pages ignored: one more request for an empty page",
+        LISTING_SRC,
+        "last = not page.data or number >= (page.meta.total_pages or 0)",
+        "last = not page.data",
+        (LISTING, "-k", "every_page_once"),
+    ),
+    Mutation(
+        "the fqdn filter not sent",
+        LISTING_SRC,
+        '            params.append(("filter[fqdn]", self.fqdn))',
+        "            pass",
+        (LISTING, "-k", "filters"),
+    ),
+    Mutation(
+        "page_size not checked",
+        LISTING_SRC,
+        "    if not 1 <= page_size <= MAX_PAGE_SIZE:",
+        "    if False:",
+        (LISTING, "-k", "bad_arguments"),
+    ),
+    Mutation(
+        "the fake ignores the name filter",
+        "telnyx_async/testing/_store.py",
+        '            conns = [c for c in conns if needle in (c.connection_name or "").casefold()]',
+        "            pass",
+        (LISTING, "-k", "filters"),
+    ),
+    Mutation(
+        "resume parses a half-written last line",
+        "telnyx_async/_cli/_results.py",
+        '            if not line.endswith(b"\\n"):\n                break',
+        "            if False:\n                break",
+        (CLI_LIST, "-k", "cut_line or half"),
+    ),
+    Mutation(
+        "resume does not skip the ids already done",
+        "telnyx_async/_cli/_bulk.py",
+        "        if done:\n            ids = _skipping(ids, done, tally)",
+        "        if False:\n            ids = _skipping(ids, done, tally)",
+        (CLI_LIST, "-k", "resume_skips"),
+    ),
+    Mutation(
+        "bulk error records without the request id",
+        "telnyx_async/_cli/_results.py",
+        '        "request_id": getattr(exc, "request_id", None),\n',
+        "",
+        ("tests/test_cli.py", "-k", "streams_json_lines"),
     ),
 )
 

@@ -123,7 +123,12 @@ def test_bulk_streams_json_lines_and_exits_1_on_failures(
     records = {r["id"]: r for r in jsonl(out.read_text())}
     assert set(records) == {*fake.ids[:20], "nope"}
     assert records[fake.ids[0]]["data"]["id"] == fake.ids[0]  # type: ignore[index]
-    assert records["nope"]["error"] == {
+    error = records["nope"]["error"]
+    assert isinstance(error, dict)
+    request_id = error.pop("request_id")
+    assert isinstance(request_id, str)
+    assert re.fullmatch(r"[0-9a-f-]{36}", request_id)  # the fake's x-request-id, for support
+    assert error == {
         "status": 404,
         "code": "10005",
         "detail": "The requested resource or URL could not be found.",
@@ -131,7 +136,9 @@ def test_bulk_streams_json_lines_and_exits_1_on_failures(
     }
     summary = capsys.readouterr().err.strip().splitlines()[-1]
     assert re.fullmatch(
-        r"ok 20, failed 1, retries 0, elapsed \d+\.\d\ds, [\d,]+ requests/s", summary
+        r"ok 20, failed 1; 21 ids in \d+\.\d\ds \([\d,]+ ids/s\); 21 requests "
+        r"\([\d,]+ requests/s\), retries 0, rate-limited 0",
+        summary,
     )
 
 
@@ -232,7 +239,7 @@ def test_timeout_defaults_to_the_librarys(
     monkeypatch.setattr(_config, "DEFAULT_TIMEOUT", 0.2)  # as if the library's default changed
     with pytest.raises(SystemExit):
         main(["bulk", "--help"])
-    assert "connecting included (0.2)" in " ".join(capsys.readouterr().out.split())
+    assert "connecting included (default: 0.2)" in " ".join(capsys.readouterr().out.split())
     fake.faults = Faults(hang_rate=1.0, hang=5.0)
     args = ["--api-key", fake.api_key, "--base-url", fake.base_url, "--max-retries", "0"]
     assert main(["get", fake.ids[0], *args]) == 1
@@ -329,7 +336,8 @@ def test_demo_returns_every_id_despite_faults(
     assert main(["demo", "--connections", "800", "--error-rate", "0.1", "--output", str(out)]) == 0
     err = capsys.readouterr().err
     assert "verified: all 800 connections" in err
-    match = re.search(r"ok 800, failed 0, retries (\d+)", err)
+    assert "demo: listed 800 connections" in err
+    match = re.search(r"ok 800, failed 0; 800 ids in .*, retries (\d+)", err)
     assert match
     assert int(match.group(1)) > 0
     assert len(jsonl(out.read_text())) == 800
@@ -361,7 +369,7 @@ def test_sigint_stops_cleanly_with_complete_lines_and_a_summary(tmp_path: Path) 
     assert lines[-1] == b""  # the output ends with a newline: no half-written record
     records = [json.loads(line) for line in lines[:-1]]
     assert 100 <= len(records) < 3000
-    summary = re.search(r"interrupted: ok (\d+), failed 0, retries 0, elapsed", err)
+    summary = re.search(r"interrupted: ok (\d+), failed 0; \d+ ids in .*, retries 0,", err)
     assert summary, err
     assert int(summary.group(1)) == len(records)
     assert "Traceback" not in err
