@@ -365,6 +365,11 @@ def defaults_of(
                 **defaults_of(Connections.gather_many, skip=("ids",)),
             },
         ),
+        (
+            "docs/configuration.md",
+            "## `list` and `count`",
+            {**defaults_of(Connections.list), **defaults_of(Connections.count)},
+        ),
         ("docs/testing-your-code.md", "## Injecting faults", defaults_of(Faults)),
     ],
     ids=[
@@ -373,6 +378,7 @@ def defaults_of(
         "RetryBudget",
         "AdaptiveRateLimiter",
         "per-call",
+        "list-count",
         "Faults",
     ],
 )
