@@ -26,6 +26,7 @@ from ._errors import (
     ResponseTooLargeError,
     ResponseValidationError,
     TelnyxError,
+    TLSError,
     UnprocessableEntityError,
 )
 from ._listing import ConnectionListing
@@ -65,6 +66,7 @@ __all__ = [
     "RetryBudget",
     "RetryPolicy",
     "SessionStats",
+    "TLSError",
     "TelnyxError",
     "TelnyxSession",
     "UnprocessableEntityError",

@@ -17,7 +17,7 @@ from typing import Final, Literal, overload
 
 from ._bulk import bounded_each, bounded_map
 from ._config import DEFAULT_CONCURRENCY
-from ._errors import APITimeoutError, AuthenticationError, TelnyxError
+from ._errors import APITimeoutError, AuthenticationError, TelnyxError, TLSError
 from ._listing import (
     MAX_PAGE_SIZE,
     ConnectionListing,
@@ -30,6 +30,10 @@ from ._models import Connection, Page
 from ._protocol import RawResponse, decode_connection, decode_page, encode_id, encode_query
 
 _logger: Final = logging.getLogger("telnyx_async")
+
+_FATAL_IN_BULK: Final = (AuthenticationError, TLSError)
+"""Failures that would be the same for every id (a wrong key, an untrusted
+certificate): the first one ends a bulk call instead of failing each id in turn."""
 
 Ids = Iterable[str] | AsyncIterable[str]
 """Connection ids: any iterable or async iterable of ``str``."""
@@ -171,6 +175,7 @@ class Connections:
             TypeError: ``ids`` is a single string, or holds something other than ``str``.
             AuthenticationError: a 401, even with ``return_exceptions=True``: the key
                 is wrong for every id, so the run stops at the first one.
+            TLSError: likewise: the server's certificate is not trusted.
 
         Example:
             >>> conns = await telnyx.connections.gather_many(ids, concurrency=64)  # doctest: +SKIP
@@ -191,7 +196,7 @@ class Connections:
             found.__setitem__,
             concurrency=self._concurrency(concurrency),
             capture=TelnyxError if return_exceptions else (),
-            fatal=AuthenticationError,
+            fatal=_FATAL_IN_BULK,
         )
         return [found[conn_id] for conn_id in ordered]
 
@@ -210,8 +215,9 @@ class Connections:
         millions of ids runs in constant memory. A failed lookup (after its
         retries) is yielded as its ``TelnyxError`` and the others go on;
         anything else (a non-``str`` id, an error raised by ``ids`` itself) stops
-        the iteration and is raised. So does an ``AuthenticationError`` (401):
-        a wrong key fails every id the same way.
+        the iteration and is raised. So does an ``AuthenticationError`` (401)
+        or a ``TLSError``: a wrong key or an untrusted certificate fails every id
+        the same way.
 
         ``deadline`` bounds the whole iteration, in seconds from the call: every
         id still pending when it runs out is yielded with an ``APITimeoutError``.
@@ -234,7 +240,7 @@ class Connections:
             lambda conn_id: self._get(conn_id, ends_at),
             concurrency=self._concurrency(concurrency),
             capture=TelnyxError,
-            fatal=AuthenticationError,
+            fatal=_FATAL_IN_BULK,
         )
 
     def list(

@@ -119,6 +119,16 @@ class APIConnectionError(TelnyxError):
         return f"{self.args[0] if self.args else ''}{tried}"
 
 
+class TLSError(APIConnectionError):
+    """TLS failed: the server's certificate was not trusted or did not match, or no handshake.
+
+    Not retried: a certificate that fails once fails every time. The message
+    names the cause (e.g. ``certificate verify failed: unable to get local issuer
+    certificate``); pass ``TelnyxSession(ssl=...)`` a context that trusts the
+    server's certificate authority.
+    """
+
+
 class APITimeoutError(APIConnectionError, TimeoutError):
     """An attempt took longer than the session's ``timeout``, or a call outlived its ``deadline``.
 

@@ -10,6 +10,7 @@ import time
 import traceback
 import warnings
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from ssl import SSLContext
 from types import TracebackType
 from typing import Final, Self, TypeVar
 
@@ -34,13 +35,14 @@ from ._errors import (
     APITimeoutError,
     RateLimitError,
     TelnyxError,
+    TLSError,
 )
 from ._pacing import AdaptiveRateLimiter, RateLimiter
 from ._protocol import RawResponse, request_headers, status_error
 from ._retry import RetryPolicy, retry_after_from
 from ._stats import SessionStats
 from ._text import SecretStrings, safe_text
-from ._transport import Transport, url_path
+from ._transport import SSLSetting, Transport, url_path
 
 logger: Final = logging.getLogger("telnyx_async")
 E = TypeVar("E", bound=TelnyxError)
@@ -76,6 +78,15 @@ class TelnyxSession:
             at most 50, 1 a second), so that an outage is not amplified.
         trace_configs: ``aiohttp.TraceConfig`` objects for the session this library
             creates (OpenTelemetry's aiohttp instrumentation, your own tracing).
+        ssl: how the server's certificate is checked, as aiohttp takes it: ``True``
+            (default: against the system's certificate authorities, which
+            ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` replace), an ``ssl.SSLContext`` (a
+            company CA bundle, a client certificate), ``False`` (no check: for tests
+            only) or an ``aiohttp.Fingerprint``. A failed check raises ``TLSError``,
+            never retried.
+        trust_env: read ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY`` (and ``~/.netrc``
+            for proxy credentials) from the environment, as aiohttp does; off by
+            default, as in aiohttp.
 
     Logging: DEBUG records on the ``telnyx_async`` logger for every attempt and
     retry, their fields also as ``extra`` attributes (``http_method``,
@@ -108,6 +119,8 @@ class TelnyxSession:
         max_rate_limit_wait: float = DEFAULT_MAX_RATE_LIMIT_WAIT,
         retry_budget: RetryBudget | None = None,
         trace_configs: Sequence[aiohttp.TraceConfig] = (),
+        ssl: SSLSetting = True,
+        trust_env: bool = False,
         _sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         _clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -136,6 +149,16 @@ class TelnyxSession:
             raise ValueError(
                 "trace_configs= applies to the session this library creates; "
                 "give them to your own aiohttp.ClientSession(trace_configs=...) instead"
+            )
+        if session is not None and (ssl is not True or trust_env):
+            raise ValueError(
+                "ssl= and trust_env= configure the session this library creates; with "
+                "session=, set them on your own aiohttp.ClientSession and its connector"
+            )
+        if not isinstance(ssl, bool | SSLContext | aiohttp.Fingerprint):
+            raise TypeError(
+                "ssl must be an ssl.SSLContext, True, False or an aiohttp.Fingerprint, "
+                f"got {type(ssl).__name__}"
             )
         configure_logging(os.environ)
         self._base_url = base_url_from(base_url, os.environ)
@@ -170,6 +193,8 @@ class TelnyxSession:
             session=session,
             secrets=secrets,
             trace_configs=trace_configs,
+            ssl=ssl,
+            trust_env=trust_env,
         )
         self._retries = 0
         self._connection_errors = 0
@@ -271,7 +296,11 @@ class TelnyxSession:
                 self._connection_errors += 1
                 if debug:
                     self._log_attempt(url, attempts, None, None, sent_at, exc)
-                if retries >= policy.max_retries or not self._may_retry(exc):
+                if (
+                    retries >= policy.max_retries
+                    or isinstance(exc, TLSError)  # fails the same way every time
+                    or not self._may_retry(exc)
+                ):
                     raise self._finish(exc, url, attempts) from exc.__cause__
                 delay = policy.delay(retries)
                 reason: object = exc

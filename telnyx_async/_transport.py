@@ -2,7 +2,7 @@
 
 It owns the pooled ``aiohttp.ClientSession`` (created lazily, inside the running
 loop) unless the caller lent one, and turns network failures into
-``APIConnectionError`` / ``APITimeoutError``. It neither retries nor interprets
+``APIConnectionError`` / ``APITimeoutError`` / ``TLSError``. It neither retries nor interprets
 statuses: that is the session's and the protocol's job.
 
 What it guarantees against a hostile or broken server:
@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import ssl as ssl_module
 import weakref
 from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from typing import Any, Final
@@ -30,13 +31,23 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ._config import MAX_ERROR_BODY_BYTES, MAX_RESPONSE_BYTES
-from ._errors import APIConnectionError, APITimeoutError, ResponseTooLargeError, TelnyxError
+from ._errors import (
+    APIConnectionError,
+    APITimeoutError,
+    ResponseTooLargeError,
+    TelnyxError,
+    TLSError,
+)
 from ._protocol import RawResponse
 from ._text import REDACTED, SecretStrings, redact, safe_text
 
 _SENDS: Final[contextvars.ContextVar[list[int]]] = contextvars.ContextVar("telnyx_async_sends")
 """Times aiohttp sent the current request (2 when it silently re-sent it)."""
 _READ_CHUNK: Final = 65536
+
+SSLSetting = ssl_module.SSLContext | bool | aiohttp.Fingerprint
+"""What ``ssl=`` takes, as aiohttp does: a context, ``True`` (verify with the
+system's certificate authorities), ``False`` (no verification) or a fingerprint."""
 
 
 class Transport:
@@ -62,6 +73,8 @@ class Transport:
         max_body: int = MAX_RESPONSE_BYTES,
         secrets: SecretStrings | None = None,
         trace_configs: Sequence[aiohttp.TraceConfig] = (),
+        ssl: SSLSetting = True,
+        trust_env: bool = False,
     ) -> None:
         # Built once: aiohttp copies session headers into each request's own
         # CIMultiDict, and converts a plain dict passed per request first.
@@ -77,6 +90,8 @@ class Transport:
         self._max_error_body = min(max_body, MAX_ERROR_BODY_BYTES)
         self._secrets = secrets if secrets is not None else SecretStrings()
         self._trace_configs = list(trace_configs)
+        self._ssl = ssl
+        self._trust_env = trust_env
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closer: AsyncGenerator[None, None] | None = None
@@ -115,10 +130,11 @@ class Transport:
             # Created here, on first use, so that the TelnyxSession itself can be
             # built outside a running loop (aiohttp binds a session to its loop).
             self._session = aiohttp.ClientSession(
-                connector=_CountingConnector(self, limit=self._pool_size),
+                connector=_CountingConnector(self, limit=self._pool_size, ssl=self._ssl),
                 timeout=self._timeout,
                 headers=self._headers,
                 trace_configs=self._trace_configs or None,
+                trust_env=self._trust_env,
             )
             self._loop = loop
             self._slots = asyncio.Semaphore(self._pool_size)
@@ -200,6 +216,12 @@ class Transport:
             )
             raise APITimeoutError(
                 f"GET {self._path(url)} timed out: no complete answer within {seconds:g}s{where}"
+            ) from exc
+        except (aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch) as exc:
+            _scrub_chain(exc, self._secrets)
+            raise TLSError(
+                f"GET {self._path(url)} failed: TLS: {safe_text(_tls_cause(exc), self._secrets)}; "
+                "pass TelnyxSession(ssl=...) a context that trusts the server's certificate"
             ) from exc
         except aiohttp.ClientError as exc:
             _scrub_chain(exc, self._secrets)
@@ -336,6 +358,17 @@ def url_path(url: str) -> str:
     scheme_sep = url.find("://")
     slash = url.find("/", scheme_sep + 3 if scheme_sep >= 0 else 0)
     return url[slash:] if slash >= 0 else "/"
+
+
+def _tls_cause(exc: aiohttp.ClientError) -> str:
+    """What went wrong in TLS, in OpenSSL's words where it gave some."""
+    cause = getattr(exc, "certificate_error", None) or getattr(exc, "os_error", None)
+    if isinstance(cause, ssl_module.SSLError) and cause.reason:
+        verify = getattr(cause, "verify_message", None)
+        return f"{cause.reason.lower().replace('_', ' ')}" + (f": {verify}" if verify else "")
+    if isinstance(exc, aiohttp.ServerFingerprintMismatch):
+        return "the certificate's fingerprint does not match the one expected"
+    return _describe(exc)
 
 
 def _describe(exc: BaseException) -> str:

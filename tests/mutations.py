@@ -44,7 +44,7 @@ HOSTILE, FUZZ = "tests/test_hostile.py", "tests/test_fuzz.py"
 SESSION, RESIL = "tests/test_session.py", "tests/test_resilience.py"
 MATRIX, PACING = "tests/test_fault_matrix.py", "tests/test_pacing.py"
 LISTING, LISTING_SRC = "tests/test_listing.py", "telnyx_async/_listing.py"
-CLI_LIST = "tests/test_cli_list_resume.py"
+CLI_LIST, TLS = "tests/test_cli_list_resume.py", "tests/test_tls.py"
 
 MUTATIONS: tuple[Mutation, ...] = (
     # Issue 11: holes a review found.
@@ -95,8 +95,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "iter_many captures every Exception",
         C,
-        "capture=TelnyxError,\n            fatal=AuthenticationError,",
-        "capture=Exception,\n            fatal=AuthenticationError,",
+        "capture=TelnyxError,\n            fatal=_FATAL_IN_BULK,",
+        "capture=Exception,\n            fatal=_FATAL_IN_BULK,",
         (SESSION, "-k", "not_a_telnyx_error"),
     ),
     Mutation(
@@ -237,7 +237,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "a 401 does not end a bulk run",
         C,
-        "            capture=TelnyxError,\n            fatal=AuthenticationError,",
+        "            capture=TelnyxError,\n            fatal=_FATAL_IN_BULK,",
         "            capture=TelnyxError,",
         (RESIL, "-k", "401"),
     ),
@@ -363,6 +363,42 @@ MUTATIONS: tuple[Mutation, ...] = (
         '        "request_id": getattr(exc, "request_id", None),\n',
         "",
         ("tests/test_cli.py", "-k", "streams_json_lines"),
+    ),
+    # Issue 12: HTTPS.
+    Mutation(
+        "a certificate failure is a plain APIConnectionError",
+        T,
+        "        except (aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch) as exc:",
+        "        except ZeroDivisionError as exc:",
+        (TLS, "-k", "untrusted"),
+    ),
+    Mutation(
+        "a TLS failure is retried",
+        S,
+        "                    or isinstance(exc, TLSError)  # fails the same way every time",
+        "                    or False",
+        (TLS, "-k", "not_retried"),
+    ),
+    Mutation(
+        "a TLS failure does not end a bulk run",
+        C,
+        "_FATAL_IN_BULK: Final = (AuthenticationError, TLSError)",
+        "_FATAL_IN_BULK: Final = (AuthenticationError,)",
+        (TLS, "-k", "bulk_run_stops"),
+    ),
+    Mutation(
+        "ssl= not given to the connector",
+        T,
+        "_CountingConnector(self, limit=self._pool_size, ssl=self._ssl)",
+        "_CountingConnector(self, limit=self._pool_size)",
+        (TLS, "-k", "over_https"),
+    ),
+    Mutation(
+        "trust_env= not given to aiohttp",
+        T,
+        "                trust_env=self._trust_env,\n",
+        "",
+        (TLS, "-k", "trust_env"),
     ),
 )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import ssl
 import sys
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from typing import IO, Any, Final, TypeAlias
@@ -57,10 +58,21 @@ def session_from_args(args: argparse.Namespace, *, pool_size: int | None = None)
             max_retries=args.max_retries,
             timeout=args.timeout,
             pool_size=pool_size or DEFAULT_POOL_SIZE,
+            ssl=_ssl_from(args.ca_file),
         )
     except ValueError as exc:
         # Everything passed here came from the user: flags or TELNYX_BASE_URL.
         raise UsageError(str(exc)) from exc
+
+
+def _ssl_from(ca_file: str | None) -> ssl.SSLContext | bool:
+    if ca_file is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or exc
+        raise UsageError(f"cannot read certificate authorities from {ca_file}: {reason}") from exc
 
 
 def open_output(
@@ -147,6 +159,12 @@ def add_client_flags(parser: argparse.ArgumentParser, *, max_retries: int) -> No
         default=timeout,
         metavar="SECONDS",
         help=f"seconds allowed for one attempt, connecting included (default: {timeout:g})",
+    )
+    parser.add_argument(
+        "--ca-file",
+        metavar="FILE",
+        help="trust the certificate authorities in FILE (PEM) for HTTPS "
+        "(default: the system's, or $SSL_CERT_FILE)",
     )
     parser.add_argument(
         "--max-retries",

@@ -15,6 +15,7 @@ from .._session import TelnyxSession
 from ._common import (
     EXIT_FAILURES,
     Commands,
+    UsageError,
     add_progress_flags,
     non_negative_int,
     open_output,
@@ -76,6 +77,12 @@ def register(commands: Commands) -> None:
         metavar="FILE",
         help="keep the JSON Lines results here (default: not kept)",
     )
+    demo.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve and verify HTTPS, with a throwaway certificate authority; needs "
+        "trustme, the fake-tls extra (default: plain HTTP)",
+    )
     add_progress_flags(demo)
     demo.set_defaults(run=_cmd_demo)
 
@@ -113,7 +120,11 @@ async def _demo(args: argparse.Namespace, out: IO[bytes], tally: BulkTally) -> i
     from ..testing import FakeTelnyx
 
     faults = demo_faults(args.error_rate)
-    async with FakeTelnyx(args.connections, seed=args.seed, faults=faults) as server:
+    try:
+        fake = FakeTelnyx(args.connections, seed=args.seed, faults=faults, tls=args.tls)
+    except ImportError as exc:
+        raise UsageError(str(exc)) from exc
+    async with fake as server:
         sys.stderr.write(
             f"demo: FakeTelnyx at {server.base_url} with {len(server.ids)} connections, "
             f"{args.error_rate:.0%} injected faults (5xx, 429, HTML 502, dropped "
@@ -123,7 +134,10 @@ async def _demo(args: argparse.Namespace, out: IO[bytes], tally: BulkTally) -> i
         # high fault rate, where every id must come back.
         policy = RetryPolicy(max_retries=args.max_retries, initial_delay=0.02, max_delay=0.5)
         async with TelnyxSession(
-            server.api_key, base_url=server.base_url, retry_policy=policy
+            server.api_key,
+            base_url=server.base_url,
+            retry_policy=policy,
+            ssl=server.client_ssl_context() if args.tls else True,
         ) as telnyx:
             started = time.perf_counter()
             listing = telnyx.connections.list()

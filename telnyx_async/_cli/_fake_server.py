@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -77,6 +78,18 @@ def register(commands: Commands) -> None:
     fake.add_argument(
         "--ids-file", metavar="FILE", help="write the served ids here (default: not written)"
     )
+    fake.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS with a throwaway certificate authority; needs trustme, the "
+        "fake-tls extra (default: plain HTTP)",
+    )
+    fake.add_argument(
+        "--ca-file",
+        metavar="FILE",
+        help="with --tls, write the CA certificate here for clients "
+        "(default: fake-telnyx-ca.pem in the temporary directory)",
+    )
     fake.set_defaults(run=_cmd_fake_server)
 
 
@@ -106,14 +119,21 @@ def _cmd_fake_server(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     api_key = args.api_key or DEFAULT_API_KEY
-    server = FakeTelnyx(
-        args.connections,
-        seed=args.seed,
-        faults=faults,
-        api_key=api_key,
-        host=args.host,
-        port=args.port,
-    )
+    try:
+        server = FakeTelnyx(
+            args.connections,
+            seed=args.seed,
+            faults=faults,
+            api_key=api_key,
+            host=args.host,
+            port=args.port,
+            tls=args.tls,
+        )
+    except ImportError as exc:
+        raise UsageError(str(exc)) from exc
+    if args.tls:
+        args.ca_file = args.ca_file or str(Path(tempfile.gettempdir()) / "fake-telnyx-ca.pem")
+        Path(args.ca_file).write_bytes(server.ca_pem)
     if args.ids_file:
         Path(args.ids_file).write_text("".join(f"{i}\n" for i in server.ids))
     shown_key = api_key if api_key == DEFAULT_API_KEY else "<the key you passed>"
@@ -129,6 +149,8 @@ async def _serve(server: FakeTelnyx, args: argparse.Namespace, shown_key: str) -
         print(f"FakeTelnyx serving {len(server.ids)} connections at {server.base_url}")
         print(f"  export {BASE_URL_ENV}={server.base_url}")
         print(f"  export {API_KEY_ENV}={shown_key}")
+        if args.tls:
+            print(f"  CA certificate in {args.ca_file}: pass --ca-file {args.ca_file}")
         if args.ids_file:
             print(f"  ids written to {args.ids_file}")
         print("Ctrl-C to stop.", flush=True)

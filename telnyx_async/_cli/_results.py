@@ -17,7 +17,7 @@ from typing import IO, Any, Final, TextIO
 
 import msgspec
 
-from .._errors import APIStatusError, AuthenticationError, TelnyxError
+from .._errors import APIStatusError, AuthenticationError, TelnyxError, TLSError
 from .._models import Connection
 from .._progress import make_progress
 from .._session import TelnyxSession
@@ -77,8 +77,8 @@ class BulkTally:
     """Ids a resumed run found already done in its file."""
     mismatched: int = 0
     """Ids that came back different from what the demo expected."""
-    rejected: AuthenticationError | None = None
-    """The 401 that stopped the run, if one did."""
+    rejected: AuthenticationError | TLSError | None = None
+    """The 401 or TLS failure that stopped the run, if one did."""
     stats: SessionStats = field(default_factory=SessionStats)
     """The session's counters when the run ended or was interrupted."""
     started: float = field(default_factory=time.perf_counter)
@@ -125,8 +125,9 @@ async def run_bulk(
                     if check is not None and check.get(conn_id) != result:
                         tally.mismatched += 1
                 display.advance(failed=is_error)
-    except AuthenticationError as exc:
-        # A wrong key fails every id alike: the library stopped the run at the first.
+    except (AuthenticationError, TLSError) as exc:
+        # A wrong key or an untrusted certificate fails every id alike: the
+        # library stopped the run at the first.
         tally.rejected = exc
         if exc.conn_id is not None:
             out.write(result_line(exc.conn_id, exc))
@@ -165,10 +166,8 @@ def report(
     if tally.skipped:
         err.write(f"resumed: {tally.skipped:,} ids already done in the output file were skipped\n")
     if tally.rejected is not None:
-        err.write(
-            f"stopped: the API rejected the key ({tally.rejected}); the remaining ids were not "
-            "looked up\n"
-        )
+        why = "TLS failed" if isinstance(tally.rejected, TLSError) else "the API rejected the key"
+        err.write(f"stopped: {why} ({tally.rejected}); the remaining ids were not looked up\n")
     if check is not None and not interrupted:
         if tally.ok == len(check) and not failed and not tally.mismatched:
             err.write(f"verified: all {tally.ok} connections came back intact despite the faults\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import ssl
 import threading
 import time
 import uuid
@@ -19,6 +20,7 @@ from aiohttp import web
 from .._models import Connection
 from ._faults import TRANSIENT_STATUSES, Faults, FaultState
 from ._store import BadQuery, ConnectionStore, ListQuery, encode_json, generate_connections
+from ._tls import ThrowawayCA
 
 DEFAULT_API_KEY: Final = "KEYfake-telnyx-test-key"
 """The key a FakeTelnyx accepts unless told otherwise: not a real credential."""
@@ -79,6 +81,9 @@ class FakeTelnyx:
         prefix: the path prefix of the API (``/v2`` like the real one).
         host: the address to listen on.
         port: the port to listen on; 0 picks a free one.
+        tls: serve HTTPS with a certificate from a throwaway certificate authority
+            made for this server (needs trustme: the ``fake-tls`` extra). Clients
+            trust it through ``client_ssl_context()`` or a file holding ``ca_pem``.
 
     Attributes:
         stats: live counters (requests, responses by status, max in flight).
@@ -94,6 +99,7 @@ class FakeTelnyx:
         prefix: str = "/v2",
         host: str = "127.0.0.1",
         port: int = 0,
+        tls: bool = False,
     ) -> None:
         if isinstance(connections, int):
             store = ConnectionStore(generate_connections(connections, seed=seed))
@@ -120,6 +126,7 @@ class FakeTelnyx:
         self._state = FaultState(faults or Faults())
         self._started = time.monotonic()
         self.stats = FakeStats()
+        self._ca = ThrowawayCA(host, "localhost") if tls else None
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -180,10 +187,38 @@ class FakeTelnyx:
 
     @property
     def base_url(self) -> str:
-        """The URL to pass as ``base_url`` (``TELNYX_BASE_URL``)."""
+        """The URL to pass as ``base_url`` (``TELNYX_BASE_URL``): ``https://`` with ``tls=True``."""
         if not self.port:
             raise RuntimeError("the FakeTelnyx is not started")
-        return f"http://{self._host}:{self.port}{self._prefix}"
+        scheme = "https" if self._ca is not None else "http"
+        return f"{scheme}://{self._host}:{self.port}{self._prefix}"
+
+    @property
+    def ca_pem(self) -> bytes:
+        """The PEM certificate of the server's throwaway CA (``tls=True`` only), for a CA file.
+
+        Raises:
+            RuntimeError: the server does not serve HTTPS.
+        """
+        return self._tls().pem
+
+    def client_ssl_context(self) -> ssl.SSLContext:
+        """A new client ``SSLContext`` that trusts this server (``tls=True`` only).
+
+        Example:
+            >>> async with FakeTelnyx(tls=True) as server:  # doctest: +SKIP
+            ...     telnyx = TelnyxSession(server.api_key, base_url=server.base_url,
+            ...                            ssl=server.client_ssl_context())
+
+        Raises:
+            RuntimeError: the server does not serve HTTPS.
+        """
+        return self._tls().client_context()
+
+    def _tls(self) -> ThrowawayCA:
+        if self._ca is None:
+            raise RuntimeError("this FakeTelnyx serves plain HTTP: create it with tls=True")
+        return self._ca
 
     def app(self) -> web.Application:
         """The ``aiohttp.web`` application, to mount or run yourself."""
@@ -198,7 +233,12 @@ class FakeTelnyx:
         self._started = time.monotonic()
         self._runner = web.AppRunner(self.app(), access_log=None, handler_cancellation=True)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
+        site = web.TCPSite(
+            self._runner,
+            self._host,
+            self._port,
+            ssl_context=None if self._ca is None else self._ca.server_context(),
+        )
         await site.start()
         self.port = self._runner.addresses[0][1]
 
