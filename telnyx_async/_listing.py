@@ -112,8 +112,9 @@ class ConnectionListing:
     you handle page *k*, page *k + 1* is already being fetched (never more than
     one ahead), so a walk costs about one round trip per page, less when your
     loop is the slower side. Leaving the loop early cancels the page in flight;
-    ``contextlib.aclosing`` makes that happen at once rather than when the loop
-    next collects the abandoned iterator.
+    ``contextlib.aclosing(aiter(listing))`` (or ``aclosing(listing.pages())``)
+    makes that happen at once rather than when the loop next collects the
+    abandoned iterator.
 
     Example:
         >>> async for conn in telnyx.connections.list(name_contains="office"):  # doctest: +SKIP

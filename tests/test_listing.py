@@ -516,3 +516,21 @@ def test_listing_is_exported() -> None:
 
     assert {"ConnectionListing", "Page", "PaginationMeta"} <= set(telnyx_async.__all__)
     assert telnyx_async.ConnectionListing is ConnectionListing
+
+
+async def test_the_fakes_pages_match_the_spec_schema(fake: FakeTelnyx) -> None:
+    """Every page the fake serves (and its 400s) validates against the spec's schemas."""
+    from .test_fake_server import ERROR_RESPONSE, spec_validator
+
+    page_schema = spec_validator(
+        "#/components/responses/ListConnectionsResponse/content/application~1json/schema"
+    )
+    headers = {"Authorization": f"Bearer {fake.api_key}"}
+    async with aiohttp.ClientSession() as client:
+        for query in ("", "page[size]=7&page[number]=3", "sort=-active&filter[fqdn]=x"):
+            url = f"{fake.base_url}/connections?{query}"
+            async with client.get(url, headers=headers) as r:
+                assert r.status == 200
+                page_schema.validate(await r.json())
+        async with client.get(f"{fake.base_url}/connections?sort=x", headers=headers) as r:
+            ERROR_RESPONSE.validate(await r.json())
