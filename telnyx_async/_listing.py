@@ -5,21 +5,26 @@ changes during a walk shifts under it: a connection added ahead of the walk's
 position pushes one it has already seen onto the next page (seen twice), and one
 deleted pulls an unseen one back onto a page already walked (never seen). No
 client can prevent that with number-based paging; a walk notices it (the
-listing's ``total_results`` moved, or a page repeats an id of the page before)
-and says so: ``ConnectionListing.changed`` and one WARNING per walk. Nothing is
-dropped or deduplicated on the caller's behalf.
+listing's ``total_results`` moved, a page repeats an id of the pages just
+before it, or a page is empty before the last) and says so:
+``ConnectionListing.changed`` and one WARNING per walk. Nothing is dropped or
+deduplicated on the caller's behalf. A shift that neither changes the total nor
+repeats an id (one added after the walk's position, one deleted before it)
+cannot be seen.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Final
 
 from ._bulk import cancel_and_wait
+from ._errors import ResponseValidationError
 from ._loop import deadline_at
 from ._models import Connection, Page
 
@@ -31,6 +36,8 @@ MAX_PAGE_SIZE: Final = 250
 """The largest ``page[size]`` the API serves (and its default)."""
 MIN_NAME_CONTAINS: Final = 3
 """``filter[connection_name][contains]`` needs at least this many characters."""
+_RECENT_IDS: Final = 1000
+"""A walk checks each page against at least this many ids before it (4 pages at least)."""
 
 FetchPage = Callable[[list[tuple[str, str]], float | None], Awaitable[Page]]
 """Sends one list request with these query parameters, under a loop-clock deadline."""
@@ -137,8 +144,8 @@ class ConnectionListing:
         """Whether the last walk saw the listing change under it (see the module notes):
         connections may have been repeated or skipped. Reset when a walk starts."""
         self.repeated = 0
-        """Connections the last walk yielded twice because a page shifted (those it
-        could see: an id repeated from the page just before)."""
+        """Connections the last walk yielded twice because pages shifted (those it
+        could see: an id repeated from the last 1,000 ids, 4 pages at least)."""
 
     def __aiter__(self) -> AsyncIterator[Connection]:
         return self._connections()
@@ -168,30 +175,56 @@ class ConnectionListing:
         self.changed, self.repeated = False, 0
         ends_at = deadline_at(self._deadline)
         number = 1
-        page = await self._page(number, ends_at)
+        page = self._checked(await self._page(number, ends_at), number)
         first_total = page.meta.total_results
-        seen_before: frozenset[str | None] = frozenset()
+        # Ids of the last pages walked: repeats from a shift of up to a few pages
+        # are seen, in memory that does not grow with the listing.
+        recent: deque[frozenset[str]] = deque(maxlen=max(4, -(-_RECENT_IDS // self._page_size)))
         ahead: asyncio.Task[Page] | None = None
         try:
             while True:
-                if page.meta.total_results != first_total or not seen_before.isdisjoint(
-                    c.id for c in page.data
-                ):
-                    self._note_change(page, first_total, seen_before)
-                last = not page.data or number >= (page.meta.total_pages or 0)
+                total_pages = page.meta.total_pages or 0
+                ids = frozenset(c.id for c in page.data if c.id is not None)
+                repeats = sum(1 for i in ids if any(i in seen for seen in recent))
+                if repeats:
+                    self.repeated += repeats
+                    self._note_change(f"page {number} repeats {repeats} connections")
+                if page.meta.total_results != first_total:
+                    self._note_change(
+                        f"total_results went from {first_total} to {page.meta.total_results}"
+                    )
+                if not page.data and number < total_pages:
+                    self._note_change(f"page {number} of {total_pages} is empty")
+                elif page.data and total_pages < number:
+                    self._note_change(f"page {number} holds data past total_pages={total_pages}")
+                last = not page.data or number >= total_pages
                 if not last:
                     ahead = asyncio.ensure_future(self._page(number + 1, ends_at))
                 yield page
                 if ahead is None:
                     return
-                seen_before = frozenset(c.id for c in page.data)
-                page = await ahead
+                recent.append(ids)
+                page = self._checked(await ahead, number + 1)
                 ahead = None
                 number += 1
         finally:
             if ahead is not None:
                 # Cancelled and awaited: no request outlives the walk, no warning.
                 await cancel_and_wait([ahead])
+
+    @staticmethod
+    def _checked(page: Page, number: int) -> Page:
+        """``page`` if it is the page asked for.
+
+        A server that ignored ``page[number]`` would otherwise serve one page forever.
+        """
+        served = page.meta.page_number
+        if served is not None and served != number:
+            raise ResponseValidationError(
+                f"asked for page {number} of the list of connections, got page {served}",
+                status=200,
+            )
+        return page
 
     def _page(self, number: int, ends_at: float | None) -> Awaitable[Page]:
         params = [
@@ -201,18 +234,12 @@ class ConnectionListing:
         ]
         return self._fetch(params, ends_at)
 
-    def _note_change(
-        self, page: Page, first_total: int | None, seen_before: frozenset[str | None]
-    ) -> None:
-        self.repeated += sum(1 for c in page.data if c.id in seen_before)
+    def _note_change(self, why: str) -> None:
         if self.changed:
             return
         self.changed = True
         _logger.warning(
-            "the listing changed during the walk (total_results %s, now %s at page %s): "
-            "connections may be repeated or skipped; walk again, or sort by a key that "
-            "new connections do not precede",
-            first_total,
-            page.meta.total_results,
-            page.meta.page_number,
+            "the listing changed during the walk (%s): connections may be repeated or "
+            "skipped; walk again, or sort by a key that new connections do not precede",
+            why,
         )

@@ -220,8 +220,7 @@ class Transport:
         except (aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch) as exc:
             _scrub_chain(exc, self._secrets)
             raise TLSError(
-                f"GET {self._path(url)} failed: TLS: {safe_text(_tls_cause(exc), self._secrets)}; "
-                "pass TelnyxSession(ssl=...) a context that trusts the server's certificate"
+                f"GET {self._path(url)} failed: TLS: {safe_text(_tls_cause(exc), self._secrets)}"
             ) from exc
         except aiohttp.ClientError as exc:
             _scrub_chain(exc, self._secrets)
@@ -364,8 +363,13 @@ def _tls_cause(exc: aiohttp.ClientError) -> str:
     """What went wrong in TLS, in OpenSSL's words where it gave some."""
     cause = getattr(exc, "certificate_error", None) or getattr(exc, "os_error", None)
     if isinstance(cause, ssl_module.SSLError) and cause.reason:
+        if cause.reason == "WRONG_VERSION_NUMBER":
+            return "the server does not speak TLS on this port (an http:// URL given as https://?)"
         verify = getattr(cause, "verify_message", None)
-        return f"{cause.reason.lower().replace('_', ' ')}" + (f": {verify}" if verify else "")
+        text = cause.reason.lower().replace("_", " ") + (f": {verify}" if verify else "")
+        if isinstance(cause, ssl_module.SSLCertVerificationError):
+            text += "; trust the server's certificate authority with TelnyxSession(ssl=...)"
+        return text
     if isinstance(exc, aiohttp.ServerFingerprintMismatch):
         return "the certificate's fingerprint does not match the one expected"
     return _describe(exc)

@@ -311,14 +311,14 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "a listing that shifted is not reported",
         LISTING_SRC,
-        "                    self._note_change(page, first_total, seen_before)",
-        "                    pass",
+        "        if self.changed:\n            return\n        self.changed = True\n",
+        "        return\n",
         (LISTING, "-k", "mid_walk"),
     ),
     Mutation(
         "total_pages ignored: one more request for an empty page",
         LISTING_SRC,
-        "last = not page.data or number >= (page.meta.total_pages or 0)",
+        "last = not page.data or number >= total_pages",
         "last = not page.data",
         (LISTING, "-k", "every_page_once"),
     ),
@@ -363,6 +363,35 @@ MUTATIONS: tuple[Mutation, ...] = (
         '        "request_id": getattr(exc, "request_id", None),\n',
         "",
         ("tests/test_cli.py", "-k", "streams_json_lines"),
+    ),
+    Mutation(
+        "repeats looked for in the page before only",
+        LISTING_SRC,
+        "deque(maxlen=max(4, -(-_RECENT_IDS // self._page_size)))",
+        "deque(maxlen=1)",
+        (LISTING, "-k", "several_pages"),
+    ),
+    Mutation(
+        "the served page number not checked",
+        LISTING_SRC,
+        "        if served is not None and served != number:",
+        "        if False:",
+        (LISTING, "-k", "ignores_the_page_number"),
+    ),
+    Mutation(
+        "the fake's store written without its lock",
+        "telnyx_async/testing/_server.py",
+        "        with self._store_lock:  # read, build, swap: one writer at a time\n"
+        "            self._store = self._store.with_connection(conn, fqdn)",
+        "        if True:\n            self._store = self._store.with_connection(conn, fqdn)",
+        (LISTING, "-k", "writers"),
+    ),
+    Mutation(
+        "bulk reads and writes the same file",
+        "telnyx_async/_cli/_bulk.py",
+        "    if _same_file(args.file, args.output):",
+        "    if False:",
+        (CLI_LIST, "-k", "cannot_be_the_output"),
     ),
     # Issue 12: HTTPS.
     Mutation(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -76,7 +77,7 @@ def test_list_ids_only_with_filters_and_sort(fake: FakeTelnyx, tmp_path: Path) -
     ("args", "message"),
     [
         (["--name-contains", "ab"], "at least 3 characters"),
-        (["--page-size", "300"], "page_size must be from 1 to 250"),
+        (["--page-size", "300"], "--page-size must be from 1 to 250"),
         (["--outbound-voice-profile-id", "x1"], "numeric id"),
     ],
 )
@@ -295,3 +296,73 @@ def test_a_killed_bulk_run_resumed_ends_with_one_result_per_id(tmp_path: Path) -
     for record in jsonl(out.read_text()):
         per_id[str(record["id"])] += 1
     assert max(per_id.values()) == 1  # nothing was done twice: the killed run had no errors
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_the_ids_file_cannot_be_the_output(
+    fake: FakeTelnyx, tmp_path: Path, resume: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Same file in and out would empty it, or (appending) read results back as ids forever."""
+    ids = tmp_path / "ids.txt"
+    ids.write_text("\n".join(fake.ids[:5]) + "\n")
+    args = ["bulk", str(ids), "-o", str(tmp_path / "." / "ids.txt"), *client_args(fake)]
+    assert main([*args, *(["--resume"] if resume else [])]) == 2
+    assert "is both the ids file and the output" in capsys.readouterr().err
+    assert ids.read_text().splitlines() == fake.ids[:5]
+    assert fake.stats.requests == 0
+
+
+def test_resume_refuses_a_file_that_is_not_bulk_results(
+    fake: FakeTelnyx, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = tmp_path / "ids.txt"
+    ids.write_text("\n".join(fake.ids[:5]) + "\n")
+    listing = tmp_path / "listing.txt"
+    listing.write_text("\n".join(fake.ids[:3]) + "\n")  # say, a `list --ids-only` output
+    assert main(["bulk", str(ids), "-o", str(listing), "--resume", *client_args(fake)]) == 2
+    assert "3 lines that are not bulk results" in capsys.readouterr().err
+    assert listing.read_text().splitlines() == fake.ids[:3]
+
+
+def test_list_messages_name_the_flags(fake: FakeTelnyx, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", "--page-size", "300", *client_args(fake)]) == 2
+    assert "--page-size must be from 1 to 250" in capsys.readouterr().err
+
+
+def test_fake_server_flag_mistakes_are_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["fake-server", "--port", "99999"]) == 2
+    assert "--port must be from 0 to 65535" in capsys.readouterr().err
+    assert main(["fake-server", "--ca-file", str(tmp_path / "ca.pem")]) == 2
+    assert "add --tls" in capsys.readouterr().err
+
+
+def test_a_failed_tls_fake_server_leaves_a_running_ones_ca_file(tmp_path: Path) -> None:
+    """A second `fake-server --tls` that cannot listen writes no certificate over the first's."""
+    ca = tmp_path / "ca.pem"
+    command = [sys.executable, "-m", "telnyx_async", "fake-server", "--tls"]
+    with subprocess.Popen(
+        [*command, "--port", "0", "--connections", "3", "--ca-file", str(ca)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as first:
+        try:
+            assert first.stdout is not None
+            port = re.search(r":(\d+)/v2", first.stdout.readline())
+            assert port
+            written = ca.read_bytes()
+            second = subprocess.run(
+                [*command, "--port", port.group(1), "--ca-file", str(ca)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert second.returncode == 2
+            assert "cannot listen" in second.stderr
+            assert ca.read_bytes() == written
+        finally:
+            first.send_signal(signal.SIGINT)
+            first.communicate(timeout=30)

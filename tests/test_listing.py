@@ -534,3 +534,109 @@ async def test_the_fakes_pages_match_the_spec_schema(fake: FakeTelnyx) -> None:
                 page_schema.validate(await r.json())
         async with client.get(f"{fake.base_url}/connections?sort=x", headers=headers) as r:
             ERROR_RESPONSE.validate(await r.json())
+
+
+def scripted(
+    pages: dict[int, tuple[list[str | None], dict[str, int]]],
+) -> Callable[[web.Request, LocalServer], Awaitable[web.StreamResponse]]:
+    """A list endpoint answering each page number with the given ids and meta."""
+
+    async def handler(request: web.Request, server: LocalServer) -> web.StreamResponse:
+        ids, meta = pages[int(request.query["page[number]"])]
+        return web.json_response({"data": [{"id": i} for i in ids], "meta": meta})
+
+    return handler
+
+
+def meta(number: int, pages: int, results: int) -> dict[str, int]:
+    return {"page_number": number, "page_size": 2, "total_pages": pages, "total_results": results}
+
+
+async def test_an_empty_page_before_the_last_ends_the_walk_and_says_so(
+    server: LocalServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.handler = scripted(
+        {1: (["a", "b"], meta(1, 3, 6)), 2: ([], meta(2, 3, 6)), 3: (["e", "f"], meta(3, 3, 6))}
+    )
+    async with session_for(server) as telnyx:
+        listing = telnyx.connections.list(page_size=2)
+        with caplog.at_level(logging.WARNING, logger="telnyx_async"):
+            ids = [c.id async for c in listing]
+    assert ids == ["a", "b"]
+    assert listing.changed
+    assert "page 2 of 3 is empty" in caplog.text
+
+
+async def test_data_past_total_pages_is_reported(server: LocalServer) -> None:
+    server.handler = scripted({1: (["a", "b"], meta(1, 0, 0))})
+    async with session_for(server) as telnyx:
+        listing = telnyx.connections.list(page_size=2)
+        assert [c.id async for c in listing] == ["a", "b"]
+    assert listing.changed
+
+
+async def test_a_server_that_ignores_the_page_number_cannot_loop_the_walk(
+    server: LocalServer,
+) -> None:
+    server.handler = scripted({n: (["a", "b"], meta(1, 10**9, 2 * 10**9)) for n in (1, 2)})
+    seen: list[str | None] = []
+    async with session_for(server) as telnyx:
+        with pytest.raises(ResponseValidationError, match=r"asked for page 2 .* got page 1"):
+            await walk_into(seen, telnyx.connections.list(page_size=2))
+    assert seen == ["a", "b"]
+    assert len(server.requests) == 2
+
+
+async def test_repeats_from_a_shift_of_several_pages_are_seen(fake: FakeTelnyx) -> None:
+    """Two added ahead and the two oldest deleted: the total holds, the repeats show."""
+    order = newest_first(fake)
+    newest = max(c.created_at for c in fake.connections.values() if c.created_at)
+    seen: list[str | None] = []
+    async with session_for(fake) as telnyx:
+        listing = telnyx.connections.list(page_size=1)
+        async for conn in listing:
+            seen.append(conn.id)
+            if len(seen) == 2:
+                await served(fake, 3)  # page 3 was fetched ahead before the change
+                for n in range(2):
+                    fake.add_connection(
+                        {
+                            "id": f"{n}" * 19,
+                            "created_at": newest.isoformat(),
+                            "connection_name": "x",
+                        }
+                    )
+                for conn_id in order[-2:]:
+                    fake.delete_connection(conn_id)
+    assert listing.changed
+    assert listing.repeated == 2
+    assert seen[:5] == [order[0], order[1], order[2], order[1], order[2]]
+
+
+async def test_connections_without_an_id_are_not_repeats(server: LocalServer) -> None:
+    server.handler = scripted({1: ([None, "a"], meta(1, 2, 4)), 2: ([None, "b"], meta(2, 2, 4))})
+    async with session_for(server) as telnyx:
+        listing = telnyx.connections.list(page_size=2)
+        assert [c.id async for c in listing] == [None, "a", None, "b"]
+    assert not listing.changed
+
+
+def test_the_fakes_store_takes_writers_from_several_threads() -> None:
+    import threading
+
+    server = FakeTelnyx(connections=200, seed=1)
+    first = server.ids[0]
+
+    def add(prefix: str) -> None:
+        for n in range(300):
+            server.add_connection({"id": f"{prefix}{n}"})
+
+    threads = [threading.Thread(target=add, args=(p,)) for p in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(server.ids) == 800  # no write lost
+    server.add_connection({"id": first, "connection_name": "renamed"})
+    assert server.ids[0] == first  # a replaced connection keeps its place
+    assert server.connections[first].connection_name == "renamed"

@@ -296,3 +296,12 @@ def test_fake_server_and_demo_over_tls(tmp_path: Path, capsys: pytest.CaptureFix
         proc.send_signal(2)
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
+
+
+async def test_https_to_a_plain_http_server_says_so() -> None:
+    async with FakeTelnyx(connections=2) as plain:
+        url = plain.base_url.replace("http://", "https://")
+        async with TelnyxSession(plain.api_key, base_url=url) as telnyx:
+            with pytest.raises(TLSError, match="does not speak TLS on this port"):
+                await telnyx.connections.get(plain.ids[0])
+            assert telnyx.stats.retries == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,6 +96,10 @@ def _cmd_bulk(args: argparse.Namespace) -> int:
     # happens inside it; the ids themselves are read lazily line by line.
     if args.resume and args.output in (None, "-"):
         raise UsageError("--resume needs --output FILE: the results of the earlier run")
+    if _same_file(args.file, args.output):
+        # Writing results over (or after) the ids being read would destroy them,
+        # or, appending, feed each result back in as an id without end.
+        raise UsageError(f"{args.output} is both the ids file and the output")
     telnyx = session_from_args(args, pool_size=_pool_size(args))
     shows_bar: bool = sys.stderr.isatty() if args.progress is None else args.progress
     tally = BulkTally()
@@ -105,6 +110,11 @@ def _cmd_bulk(args: argparse.Namespace) -> int:
                 previous = read_previous(Path(args.output))
             except OSError as exc:
                 raise UsageError(f"cannot read {args.output}: {exc.strerror}") from exc
+            if previous.unreadable:
+                raise UsageError(
+                    f"{args.output} holds {previous.unreadable} lines that are not bulk "
+                    "results: --resume appends only to the output of an earlier bulk run"
+                )
             done = previous.done
             out = open_output(stack, args.output, append=True)
             if cut := cut_half_written_line(out, previous):
@@ -137,6 +147,15 @@ def _cmd_bulk(args: argparse.Namespace) -> int:
             ),
             interrupted,
         )
+
+
+def _same_file(ids_file: str | None, output: str | None) -> bool:
+    if ids_file in (None, "-") or output in (None, "-"):
+        return False
+    try:
+        return os.path.samefile(ids_file, output)
+    except OSError:  # one of them does not exist (yet): not the same file
+        return False
 
 
 def _skipping(ids: Iterator[str], done: set[str], tally: BulkTally) -> Iterator[str]:

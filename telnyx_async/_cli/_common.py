@@ -18,6 +18,11 @@ from .._session import TelnyxSession
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"  # pyright: ignore[reportPrivateUsage]
 """What ``add_subparsers`` returns, where each command module registers itself."""
 
+TLS_HINT: Final = (
+    "for a certificate authority of your own (a company proxy, the fake server's --tls), "
+    "pass --ca-file FILE"
+)
+
 EXIT_OK: Final = 0
 EXIT_FAILURES: Final = 1
 EXIT_USAGE: Final = 2

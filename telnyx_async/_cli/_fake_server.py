@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -88,7 +89,7 @@ def register(commands: Commands) -> None:
         "--ca-file",
         metavar="FILE",
         help="with --tls, write the CA certificate here for clients "
-        "(default: fake-telnyx-ca.pem in the temporary directory)",
+        "(default: a new fake-telnyx-ca-PORT-*.pem in the temporary directory)",
     )
     fake.set_defaults(run=_cmd_fake_server)
 
@@ -119,6 +120,10 @@ def _cmd_fake_server(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     api_key = args.api_key or DEFAULT_API_KEY
+    if args.ca_file and not args.tls:
+        raise UsageError("--ca-file is where --tls writes its CA certificate: add --tls")
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be from 0 to 65535, got {args.port}")
     try:
         server = FakeTelnyx(
             args.connections,
@@ -131,13 +136,27 @@ def _cmd_fake_server(args: argparse.Namespace) -> int:
         )
     except ImportError as exc:
         raise UsageError(str(exc)) from exc
-    if args.tls:
-        args.ca_file = args.ca_file or str(Path(tempfile.gettempdir()) / "fake-telnyx-ca.pem")
-        Path(args.ca_file).write_bytes(server.ca_pem)
-    if args.ids_file:
-        Path(args.ids_file).write_text("".join(f"{i}\n" for i in server.ids))
     shown_key = api_key if api_key == DEFAULT_API_KEY else "<the key you passed>"
     return run(_serve(server, args, shown_key))
+
+
+def _write_files(server: FakeTelnyx, args: argparse.Namespace) -> None:
+    """The ids file and the CA certificate, written once the server listens."""
+    try:
+        if args.ids_file:
+            Path(args.ids_file).write_text("".join(f"{i}\n" for i in server.ids))
+        if args.tls:
+            if args.ca_file:
+                Path(args.ca_file).write_bytes(server.ca_pem)
+            else:
+                # A name of its own: another server's certificate is never overwritten.
+                handle, args.ca_file = tempfile.mkstemp(
+                    prefix=f"fake-telnyx-ca-{server.port}-", suffix=".pem"
+                )
+                with os.fdopen(handle, "wb") as ca:
+                    ca.write(server.ca_pem)
+    except OSError as exc:
+        raise UsageError(f"cannot write {exc.filename}: {exc.strerror}") from exc
 
 
 async def _serve(server: FakeTelnyx, args: argparse.Namespace, shown_key: str) -> int:
@@ -146,6 +165,7 @@ async def _serve(server: FakeTelnyx, args: argparse.Namespace, shown_key: str) -
     except OSError as exc:
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from exc
     try:
+        _write_files(server, args)
         print(f"FakeTelnyx serving {len(server.ids)} connections at {server.base_url}")
         print(f"  export {BASE_URL_ENV}={server.base_url}")
         print(f"  export {API_KEY_ENV}={shown_key}")

@@ -91,7 +91,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
             page_size=args.page_size,
         )
     except ValueError as exc:
-        raise UsageError(str(exc)) from exc
+        raise UsageError(_flag_names(str(exc))) from exc
     shows_bar: bool = sys.stderr.isatty() if args.progress is None else args.progress
     with contextlib.ExitStack() as stack:
         out = open_output(stack, args.output)
@@ -99,6 +99,13 @@ def _cmd_list(args: argparse.Namespace) -> int:
             _walk(telnyx, listing, out, ids_only=args.ids_only, progress=shows_bar),
             lambda: sys.stderr.write("interrupted\n"),
         )
+
+
+def _flag_names(message: str) -> str:
+    """The library's message, in the command line's words (``--page-size``, not ``page_size``)."""
+    for name in ("name_contains", "outbound_voice_profile_id", "page_size", "fqdn"):
+        message = message.replace(name, "--" + name.replace("_", "-"))
+    return message
 
 
 async def _walk(
@@ -117,8 +124,8 @@ async def _walk(
                 if not pages_seen:
                     display.set_total(page.meta.total_pages)
                 pages_seen += 1
-                if ids_only:
-                    out.write(b"".join(f"{c.id}\n".encode() for c in page.data))
+                if ids_only:  # a connection without an id has nothing to write
+                    out.write(b"".join(f"{c.id}\n".encode() for c in page.data if c.id))
                 else:
                     out.write(b"".join(_ENCODER.encode(c) + b"\n" for c in page.data))
                 written += len(page.data)

@@ -6,10 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .._errors import TelnyxError
+from .._errors import TelnyxError, TLSError
 from .._version import __version__
 from . import _bulk, _demo, _fake_server, _get, _list
-from ._common import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_USAGE, UsageError
+from ._common import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_USAGE, TLS_HINT, UsageError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except TelnyxError as exc:
         sys.stderr.write(f"telnyx-async: {exc}\n")
+        if isinstance(exc, TLSError):
+            sys.stderr.write(f"telnyx-async: {TLS_HINT}\n")
         return EXIT_FAILURES
     # Anything else (a ValueError from inside the library included) is a bug:
     # it propagates with its traceback rather than pass for a usage error.

@@ -22,7 +22,7 @@ from .._models import Connection
 from .._progress import make_progress
 from .._session import TelnyxSession
 from .._stats import SessionStats
-from ._common import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK
+from ._common import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, TLS_HINT
 
 _ENCODER: Final = msgspec.json.Encoder()
 
@@ -168,6 +168,8 @@ def report(
     if tally.rejected is not None:
         why = "TLS failed" if isinstance(tally.rejected, TLSError) else "the API rejected the key"
         err.write(f"stopped: {why} ({tally.rejected}); the remaining ids were not looked up\n")
+        if isinstance(tally.rejected, TLSError):
+            err.write(f"{TLS_HINT}\n")
     if check is not None and not interrupted:
         if tally.ok == len(check) and not failed and not tally.mismatched:
             err.write(f"verified: all {tally.ok} connections came back intact despite the faults\n")

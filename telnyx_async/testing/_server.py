@@ -114,6 +114,8 @@ class FakeTelnyx:
                     fqdns[conn.id] = fqdn
             store = ConnectionStore(conns, fqdns)
         self._store = store
+        # Writers (add/delete) take the lock; requests read the reference once, lock-free.
+        self._store_lock = threading.Lock()
         self.api_key: Final = api_key
         self._auth = f"Bearer {api_key}"
         self._prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
@@ -160,7 +162,8 @@ class FakeTelnyx:
         if fqdn is None and not isinstance(connection, Connection):
             given = connection.get("fqdn")
             fqdn = given if isinstance(given, str) else None
-        self._store = self._store.with_connection(conn, fqdn)
+        with self._store_lock:  # read, build, swap: one writer at a time
+            self._store = self._store.with_connection(conn, fqdn)
         return conn
 
     def delete_connection(self, conn_id: str) -> None:
@@ -169,7 +172,8 @@ class FakeTelnyx:
         Raises:
             KeyError: no connection has that id.
         """
-        self._store = self._store.without(conn_id)
+        with self._store_lock:
+            self._store = self._store.without(conn_id)
 
     @property
     def faults(self) -> Faults:

@@ -220,9 +220,10 @@ class ConnectionStore:
         fqdns.pop(conn.id, None)
         if fqdn is not None:
             fqdns[conn.id] = fqdn
-        others = (c for c in self.connections.values() if c.id != conn.id)
+        # A replaced connection keeps its place; a new one goes last.
+        conns = {**self.connections, conn.id: conn}
         encoded = {k: v for k, v in self._encoded.items() if k != conn.id}
-        return ConnectionStore([*others, conn], fqdns, encoded=encoded)
+        return ConnectionStore(conns.values(), fqdns, encoded=encoded)
 
     def without(self, conn_id: str) -> ConnectionStore:
         """A new store without ``conn_id``.
