@@ -31,6 +31,7 @@ from ._errors import (
 from ._loop import run
 from ._models import AnchorsiteOverride, Connection
 from ._pacing import AdaptiveRateLimiter, RateLimiter
+from ._redis_limiter import RedisLimiterStats, RedisRateLimiter
 from ._retry import RetryPolicy
 from ._session import TelnyxSession
 from ._stats import SessionStats
@@ -56,6 +57,8 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "RateLimiter",
+    "RedisLimiterStats",
+    "RedisRateLimiter",
     "ResponseTooLargeError",
     "ResponseValidationError",
     "RetryBudget",
