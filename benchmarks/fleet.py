@@ -64,7 +64,10 @@ class Outcome:
     """Workers that logged that Redis answered again."""
     shared_after_restart: bool
     """The restarted Redis holds the fleet's state: sharing resumed."""
+    clock_offsets: tuple[float, ...] = ()
+    """Each worker's wall clock minus this process's, when told to go."""
     records: list[list[tuple[str, str]]] = field(default_factory=lambda: [])
+    """Each worker's log records (level, message) at INFO and above."""
 
     @property
     def share_429(self) -> float:
@@ -168,7 +171,7 @@ def run(row: Row, *, per_worker: int = 500, concurrency: int = 50) -> Outcome:
                 if line.strip() != "ready":
                     raise RuntimeError(f"a worker did not start: {line!r}")
             before = server.stats.requests, server.stats.responses.get(429, 0)
-            start = time.perf_counter()
+            start, went = time.perf_counter(), time.time()
             for proc in procs:
                 assert proc.stdin is not None
                 proc.stdin.write("go\n")
@@ -186,10 +189,11 @@ def run(row: Row, *, per_worker: int = 500, concurrency: int = 50) -> Outcome:
 
                 killer = threading.Thread(target=kill_and_restart)
                 killer.start()
-            reports = []
+            reports, offsets = [], []
             for proc in procs:
                 assert proc.stdout is not None
                 reports.append(json.loads(proc.stdout.readline()))
+                offsets.append(float(reports[-1]["went"]) - went)
             elapsed = time.perf_counter() - start
             if killer is not None:
                 killer.join()
@@ -200,6 +204,9 @@ def run(row: Row, *, per_worker: int = 500, concurrency: int = 50) -> Outcome:
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait()
+                for pipe in (proc.stdin, proc.stdout):
+                    if pipe is not None:
+                        pipe.close()
         shared_after = row.shared and _redis_has_state(redis.port)
         records = [[(level, text) for level, text in r["records"]] for r in reports]
         return Outcome(
@@ -213,6 +220,7 @@ def run(row: Row, *, per_worker: int = 500, concurrency: int = 50) -> Outcome:
             warnings=sum(any(level == "WARNING" for level, _ in rec) for rec in records),
             recovered=sum(any("answers again" in text for _, text in rec) for rec in records),
             shared_after_restart=shared_after,
+            clock_offsets=tuple(offsets),
             records=records,
         )
 

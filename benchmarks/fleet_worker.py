@@ -61,6 +61,7 @@ def main() -> int:
         sys.stdout.write("ready\n")
         sys.stdout.flush()
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        went = time.time()  # the parent compares it with its own: the skew is real
         try:
             async with session:
                 results = session.connections.iter_many(
@@ -85,6 +86,7 @@ def main() -> int:
             "shared": stats.shared if stats else 0,
             "local": stats.local if stats else 0,
             "records": records,
+            "went": went,
         }
 
     result = asyncio.run(run())
