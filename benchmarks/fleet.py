@@ -9,10 +9,12 @@ same rows, smaller, and asserts each row's bounds; this command prints the table
 
     python -m benchmarks.fleet            # every row, 4 x 500 ids
     python -m benchmarks.fleet skew       # rows whose name contains "skew"
+    python -m benchmarks.fleet cost       # only the limiter's cost per request
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.redis_server import RedisServer
+from telnyx_async import AdaptiveRateLimiter, RateLimiter, RedisRateLimiter
 from telnyx_async.testing import FakeTelnyx, Faults
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -244,12 +247,60 @@ def table(outcomes: list[Outcome]) -> str:
     return head + "\n".join(rows)
 
 
+async def _cost_of(limiter: RateLimiter, requests: int, concurrency: int) -> tuple[float, int]:
+    """Microseconds of limiter time per request (acquire + observe), with no wait at all."""
+    headers = {"x-ratelimit-limit": "1000000", "x-ratelimit-remaining": "999999"}
+    queue = iter(range(requests))
+
+    async def worker() -> None:
+        for _ in queue:
+            await limiter.acquire(max_wait=60.0)
+            await limiter.observe(200, headers)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return (time.perf_counter() - start) / requests * 1e6, requests
+
+
+def cost(requests: int = 5000) -> str:
+    """The limiter's own cost per request against a local Redis, as a Markdown table.
+
+    The rate is set far above what is reached, so only the limiter's work is
+    timed: one task (every request pays a full round trip) and 50 tasks (requests
+    that wait at the same moment share one).
+    """
+
+    async def measure(url: str) -> list[tuple[str, float, float]]:
+        rows: list[tuple[str, float, float]] = []
+        for concurrency in (1, 50):
+            local = AdaptiveRateLimiter(1e9)
+            micros, _ = await _cost_of(local, requests, concurrency)
+            rows.append((f"AdaptiveRateLimiter, {concurrency} task(s)", micros, 0.0))
+            async with RedisRateLimiter(url, rate=1e9, key=f"cost:{concurrency}") as shared:
+                await _cost_of(shared, 100, concurrency)  # connect, load the script
+                before = shared.stats.round_trips
+                micros, n = await _cost_of(shared, requests, concurrency)
+                trips = (shared.stats.round_trips - before) / n
+                rows.append((f"RedisRateLimiter, {concurrency} task(s)", micros, trips))
+        return rows
+
+    with RedisServer() as redis:
+        rows = asyncio.run(measure(redis.url))
+    head = "| limiter (local redis-server) | µs per request | Redis round trips per request |\n"
+    head += "|---|---|---|\n"
+    return head + "\n".join(f"| {name} | {us:.0f} | {trips:.2f} |" for name, us, trips in rows)
+
+
 def main(selected: list[str]) -> int:
-    """Run the rows (all, or those whose name contains an argument) and print the table."""
+    """Run the rows (all, or those whose name contains an argument) and print the tables."""
     outcomes = [
         run(row) for row in ROWS if not selected or any(word in row.name for word in selected)
     ]
-    print(table(outcomes))
+    if outcomes:
+        print(table(outcomes))
+    if not selected or "cost" in selected:
+        print()
+        print(cost())
     return 0 if all(not o.violations() for o in outcomes) else 1
 
 
