@@ -93,12 +93,18 @@ async def test_a_wait_over_max_wait_books_nothing(
 async def test_one_round_trip_books_every_waiting_request(
     redis_server: RedisServer, key: str, sleeps: SleepRecorder
 ) -> None:
-    """Twenty requests waiting at once are booked in one round trip, one slot each."""
-    async with limiter(redis_server.url, key, sleeps, rate=100.0) as a:
+    """Twenty requests waiting at once are booked in one round trip, one slot each.
+
+    The schedule moves past all twenty (at 10/s, the next slot is 2 s away), and
+    asking with a shorter ``max_wait`` books nothing and moves nothing.
+    """
+    async with limiter(redis_server.url, key, sleeps, rate=10.0) as a:
         waits = await asyncio.gather(*(a.acquire(max_wait=60) for _ in range(20)))
         assert waits == [0.0] * 20
         assert a.stats.round_trips == 1
-        assert sorted(sleeps.delays) == pytest.approx([i / 100 for i in range(1, 20)], abs=SLACK)
+        assert sorted(sleeps.delays) == pytest.approx([i / 10 for i in range(1, 20)], abs=SLACK)
+        assert await a.acquire(max_wait=0.1) == pytest.approx(2.0, abs=SLACK)
+        assert await a.acquire(max_wait=0.1) == pytest.approx(2.0, abs=SLACK)
 
 
 async def test_a_429_seen_by_one_process_pauses_every_process(
