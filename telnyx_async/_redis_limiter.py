@@ -232,7 +232,11 @@ class RedisRateLimiter:
             self._heard_pause(pause_left)
 
     async def close(self) -> None:
-        """Close the connections to Redis; idempotent. Waiting requests are cancelled."""
+        """Close the connections to Redis; idempotent.
+
+        Requests still waiting for a slot to be booked pace in-process instead; the
+        limiter connects again if it is used after this.
+        """
         booker, self._booker = self._booker, None
         if booker is not None and not booker.done():
             booker.cancel()
