@@ -33,6 +33,7 @@ from ._listing import ConnectionListing
 from ._loop import run
 from ._models import AnchorsiteOverride, Connection, Page, PaginationMeta
 from ._pacing import AdaptiveRateLimiter, RateLimiter
+from ._redis_limiter import RedisLimiterStats, RedisRateLimiter
 from ._retry import RetryPolicy
 from ._session import TelnyxSession
 from ._stats import SessionStats
@@ -61,6 +62,8 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "RateLimiter",
+    "RedisLimiterStats",
+    "RedisRateLimiter",
     "ResponseTooLargeError",
     "ResponseValidationError",
     "RetryBudget",

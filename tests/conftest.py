@@ -12,12 +12,15 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiohttp import web
+
+if TYPE_CHECKING:
+    from benchmarks.redis_server import RedisServer
 
 ROOT: Path = Path(__file__).resolve().parents[1]
 """The repository's root: everything the tests read lives under it."""
@@ -237,3 +240,20 @@ class SleepRecorder:
 def sleeps() -> SleepRecorder:
     """A fresh ``SleepRecorder``."""
     return SleepRecorder()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real ``redis-server`` on 127.0.0.1 for the whole run, killed at its end.
+
+    The Redis limiter is tested against the real thing, never a mock: without
+    ``redis-server`` these tests fail (not skip), saying how to install it.
+    """
+    from benchmarks.redis_server import RedisServer, RedisServerMissing
+
+    try:
+        server = RedisServer()
+    except RedisServerMissing as exc:
+        pytest.fail(str(exc))
+    with server:
+        yield server

@@ -45,6 +45,8 @@ SESSION, RESIL = "tests/test_session.py", "tests/test_resilience.py"
 MATRIX, PACING = "tests/test_fault_matrix.py", "tests/test_pacing.py"
 LISTING, LISTING_SRC = "tests/test_listing.py", "telnyx_async/_listing.py"
 CLI_LIST, TLS = "tests/test_cli_list_resume.py", "tests/test_tls.py"
+RL, LUA = "telnyx_async/_redis_limiter.py", "telnyx_async/_redis_scripts.py"
+REDIS, FLEET = "tests/test_redis_limiter.py", "tests/test_fleet.py"
 
 MUTATIONS: tuple[Mutation, ...] = (
     # Issue 11: holes a review found.
@@ -428,6 +430,105 @@ MUTATIONS: tuple[Mutation, ...] = (
         "                trust_env=self._trust_env,\n",
         "",
         (TLS, "-k", "trust_env"),
+    ),
+    # Issue 10: the rate limit shared through Redis.
+    Mutation(
+        "each process keeps its own schedule (no key shared)",
+        RL,
+        "await script(keys=[self.key], args=args)",
+        "await script(keys=[f'{self.key}:{id(self)}'], args=args)",
+        (FLEET, "-k", "through"),
+    ),
+    Mutation(
+        "GCRA: a batch moves the schedule by one slot",
+        LUA,
+        "redis.call('HSET', key, 'tat', num(start + booked * interval))",
+        "redis.call('HSET', key, 'tat', num(start + interval))",
+        (REDIS, "-k", "share_one or round_trip"),
+    ),
+    Mutation(
+        "GCRA: a wait over max_wait still books",
+        LUA,
+        "if wait <= max_wait then",
+        "if true then",
+        (REDIS, "-k", "max_wait or round_trip"),
+    ),
+    Mutation(
+        "one round trip per request (no batching)",
+        RL,
+        "batch = [queue.popleft() for _ in range(min(len(queue), MAX_BATCH))]",
+        "batch = [queue.popleft()]",
+        (REDIS, "-k", "round_trip"),
+    ),
+    Mutation(
+        "a 429 does not pause the fleet",
+        LUA,
+        "local pause = math.max(tonumber(s[1]) or 0, now + tonumber(ARGV[2]))",
+        "local pause = tonumber(s[1]) or 0",
+        (REDIS, "-k", "429_seen"),
+    ),
+    Mutation(
+        "a used-up window (remaining 0) is not shared",
+        RL,
+        'elif headers.get("x-ratelimit-remaining", "").strip() == "0":',
+        "elif False:",
+        (REDIS, "-k", "used_up"),
+    ),
+    Mutation(
+        "a pause heard while waiting for a slot is ignored",
+        RL,
+        "if self._paused_until <= known or self._paused_until <= self._clock():",
+        "if True:",
+        (REDIS, "-k", "heard_while"),
+    ),
+    Mutation(
+        "a 429 does not lower the shared rate",
+        LUA,
+        "rate * tonumber(ARGV[4])",
+        "rate",
+        (REDIS, "-k", "learned_after"),
+    ),
+    Mutation(
+        "every 429 of an episode lowers the shared rate",
+        LUA,
+        "(since == nil or now - since >= tonumber(ARGV[6]))",
+        "true",
+        (REDIS, "-k", "learned_after"),
+    ),
+    Mutation(
+        "the shared rate never grows back",
+        LUA,
+        "return math.min(cap, learned * math.pow(1 + increase, now - since))",
+        "return math.min(cap, learned)",
+        (REDIS, "-k", "grows_back"),
+    ),
+    Mutation(
+        "Redis down: requests go unpaced",
+        RL,
+        "return await self._local.acquire(max_wait=max_wait)",
+        "return 0.0",
+        (REDIS, "-k", "unreachable"),
+    ),
+    Mutation(
+        "Redis down: a WARNING for every failure",
+        RL,
+        "        if self._down:\n            return\n        self._down = True",
+        "        self._down = True",
+        (REDIS, "-k", "unreachable or killed"),
+    ),
+    Mutation(
+        "Redis back: never tried again",
+        RL,
+        "        if now < self._next_try:\n            return False",
+        "        if True:\n            return False",
+        (REDIS, "-k", "unreachable or killed"),
+    ),
+    Mutation(
+        "the Redis password shown in logs and repr",
+        RL,
+        'self._shown_url = str(parsed.with_password("***")) if parsed.password else url',
+        "self._shown_url = url",
+        (REDIS, "-k", "password"),
     ),
 )
 

@@ -56,3 +56,15 @@ async def user_code(ids: list[str]) -> None:
 
         assert_type(telnyx.stats.responses, dict[int, int])
     assert_type(telnyx_async.__version__, str)
+
+
+async def fleet_code(ids: list[str]) -> None:
+    limiter = telnyx_async.RedisRateLimiter(
+        "redis://127.0.0.1:6379/0", rate=200, key="telnyx:acct-1", fallback_rate=50
+    )
+    shared: telnyx_async.RateLimiter = limiter
+    async with limiter, TelnyxSession("key", rate_limiter=shared) as telnyx:
+        assert_type(await telnyx.connections.gather_many(ids), list[Connection])
+    assert_type(limiter.stats, telnyx_async.RedisLimiterStats)
+    assert_type(limiter.stats.round_trips, int)
+    assert_type(limiter.sharing, bool)
