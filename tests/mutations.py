@@ -9,7 +9,10 @@ file. A mutation that survives is a behaviour no test would catch breaking.
 
 Not part of the test suite (it rewrites source files while it runs): run it by
 hand after changing tests, and record the score in docs/testing.md. Not thread
-or process safe: nothing else may edit the tree while it runs.
+or process safe: nothing else may edit the tree while it runs. In a copy of the
+tree, put the copy one folder below the temporary directory
+(``/tmp/mutrun/telnyx-async``): the suite's hermetic check counts everything
+beside the tree as outside it, tmp_path included.
 """
 
 from __future__ import annotations
@@ -550,6 +553,14 @@ def run(mutation: Mutation) -> bool:
         )
     finally:
         path.write_text(source)
+    if b"the suite read files outside the repository" in result.stderr:
+        # The hermetic check failed, not the mutation's tests: a copy whose parent
+        # folder is the temporary directory itself (/tmp/copy) makes every test that
+        # uses tmp_path read "beside" it, so every mutation would look caught.
+        raise SystemExit(
+            f"mutation {mutation.what!r}: the run read files beside the tree; run from a "
+            "copy one folder deeper (e.g. /tmp/mutrun/telnyx-async), not /tmp/copy"
+        )
     return result.returncode != 0
 
 
