@@ -106,26 +106,25 @@ def run_interruptible(main: Coroutine[Any, Any, int], on_interrupt: Callable[[],
         return EXIT_INTERRUPTED
 
 
-def positive_int(text: str) -> int:
-    """Argparse type: an int >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _int_at_least(low: int, what: str) -> Callable[[str], int]:
+    """An argparse type: an int >= ``low``, refused as ``what`` otherwise."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    """Argparse type: an int >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
+positive_int: Final = _int_at_least(1, "a positive integer")
+"""Argparse type: an int >= 1."""
+non_negative_int: Final = _int_at_least(0, "an integer >= 0")
+"""Argparse type: an int >= 0."""
 
 
 def seconds(text: str) -> float:
