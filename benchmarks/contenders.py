@@ -6,13 +6,17 @@ same concurrency and decodes every body. ``--ca FILE`` trusts that CA for an
 ``https://`` URL (each contender through its own public knob); ``--passes 2``
 runs the same N twice on one client: the first pass (which includes opening
 the client and every connection, TLS handshakes included) is cold, the second
-warm. Closing the client is not timed.
+warm; ``--more-n N2`` adds a last pass of N2. Closing the client is not timed.
+``--mark`` calls ``os.getppid()`` before the client opens and after each pass,
+so that ``valgrind --tool=callgrind --dump-before=getppid`` writes one profile
+per segment (``benchmarks/instructions.py``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -216,19 +220,46 @@ def available(name: str, loop: str = "asyncio") -> bool:
 
 
 async def _measure(
-    contender: Contender, url: str, n: int, c: int, tls: ssl.SSLContext | None, passes: int
+    contender: Contender,
+    url: str,
+    n: int,
+    c: int,
+    tls: ssl.SSLContext | None,
+    passes: int,
+    more_n: int | None = None,
+    mark: bool = False,
 ) -> list[dict[str, float]]:
+    lengths = [n] * passes + ([more_n] if more_n else [])
     timings: list[dict[str, float]] = []
+    if mark:
+        os.getppid()  # callgrind --dump-before=getppid: the segment so far is start-up
+    seen = sockets()
     cpu0, t0 = time.process_time(), time.perf_counter()
     async with contender(url, c, tls) as run:
-        for _ in range(passes):
-            done = await run(n)
+        for length in lengths:
+            done = await run(length)
             elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-            if done != n:
-                sys.exit(f"{done} of {n} done")
-            timings.append({"elapsed": elapsed, "cpu": cpu})
+            if mark:
+                os.getppid()  # ends this pass's segment
+            if done != length:
+                sys.exit(f"{done} of {length} done")
+            now = sockets()
+            # Every segment reads /proc once, so that cost cancels out too.
+            timings.append({"n": length, "elapsed": elapsed, "cpu": cpu, "opened": len(now - seen)})
+            seen |= now
             cpu0, t0 = time.process_time(), time.perf_counter()
     return timings
+
+
+def sockets() -> set[str]:
+    """The sockets this process has open now (their inodes): which connections are new."""
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith("socket:"):
+                found.add(target)
+    return found
 
 
 def client_context(ca_file: str | None) -> ssl.SSLContext | None:
@@ -246,6 +277,10 @@ def main() -> None:
     parser.add_argument("--core", type=int, default=-1)
     parser.add_argument("--ca", help="PEM file of the CA to trust (https:// URLs)")
     parser.add_argument("--passes", type=int, default=1, help="passes of N on one client")
+    parser.add_argument("--more-n", type=int, help="then one more pass of this many requests")
+    parser.add_argument(
+        "--mark", action="store_true", help="call getppid() between segments (for callgrind)"
+    )
     args = parser.parse_args()
     if args.core >= 0:
         os.sched_setaffinity(0, {args.core})
@@ -265,7 +300,9 @@ def main() -> None:
     tls = client_context(args.ca)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        timings = runner.run(_measure(contender, args.url, args.n, args.c, tls, args.passes))
+        timings = runner.run(
+            _measure(contender, args.url, args.n, args.c, tls, args.passes, args.more_n, args.mark)
+        )
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(
         json.dumps(

@@ -192,9 +192,12 @@ def setup_cost(
                 "warm_ms": statistics.median(p["elapsed"] for p in warm) * 1e3,
                 "cold_cpu_us_per_request": cold_cpu / n * 1e6,
                 "warm_cpu_us_per_request": warm_cpu / n * 1e6,
-                # One connection per concurrent worker: the extra CPU of the cold
-                # pass, spread over the C connections it opened.
-                "setup_cpu_us_per_connection": (cold_cpu - warm_cpu) / c * 1e6,
+                "opened": statistics.median(p["opened"] for p in cold),
+                "warm_opened": statistics.median(p["opened"] for p in warm),
+                # The extra CPU of the cold pass, spread over the connections it opened.
+                "setup_cpu_us_per_connection": (cold_cpu - warm_cpu)
+                / max(statistics.median(p["opened"] for p in cold), 1)
+                * 1e6,
             }
         )
     rows.sort(key=lambda r: (r["protocol"], r["c"], r["contender"]))
@@ -261,14 +264,16 @@ def side_by_side_table(rows: list[dict[str, Any]], n: int) -> str:
 def setup_table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| protocol | C | contender | cold req/s | warm req/s | cold ms | warm ms "
-        "| cold CPU us/req | warm CPU us/req | set-up CPU us per connection |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| cold CPU us/req | warm CPU us/req | connections opened cold / warm "
+        "| set-up CPU us per connection |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['protocol'].upper()} | {r['c']} | {r['contender']} | {r['cold_rps']:,.0f} "
             f"| {r['warm_rps']:,.0f} | {r['cold_ms']:,.0f} | {r['warm_ms']:,.0f} "
             f"| {r['cold_cpu_us_per_request']:,.0f} | {r['warm_cpu_us_per_request']:,.0f} "
+            f"| {r['opened']:.0f} / {r['warm_opened']:.0f} "
             f"| {r['setup_cpu_us_per_connection']:,.0f} |"
         )
     return "\n".join(lines)
