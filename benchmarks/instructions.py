@@ -10,14 +10,19 @@ per segment of one process:
 1. start-up and imports (discarded);
 2. a cold pass of ``n1`` requests: opening the client and its C connections (TLS
    handshakes included; ``n1 >= C`` so that all C open);
-3. a warm pass of ``n1`` on the same client;
-4. a warm pass of ``n2``.
+3. a second pass of ``n1``, for any client that opens more connections after its
+   first pass (the official SDK's aiohttp transport does);
+4. a warm pass of ``n1`` on the same client;
+5. a warm pass of ``n2``.
 
-Instructions per request are ``(Ir(4) - Ir(3)) / (n2 - n1)``: two run lengths
+Instructions per request are ``(Ir(5) - Ir(4)) / (n2 - n1)``: two run lengths
 subtracted, so whatever a pass costs once (starting C workers) cancels out and
 what is left is the steady-state cost of one request. Connection set-up is
-``(Ir(2) - Ir(3)) / C`` per connection (client creation included). The official
-SDK costs 10-30x more per request, so it runs a fifth of the requests.
+``(Ir(2) - Ir(4))`` divided by the connections the cold pass opened (client
+creation included). The contender reports the connections each pass opened;
+a client that opens some during passes 4 and 5 (one that keeps fewer idle
+connections than it uses) is flagged under the table. The official SDK costs
+10-30x more per request, so it runs a fifth of the requests.
 
 Repeatability: ``PYTHONHASHSEED=0`` and address space randomisation off
 (``setarch -R``: iteration over ``id()``-hashed sets then repeats). What still
@@ -25,7 +30,7 @@ varies is how many ready events each ``select()`` returns, which depends on
 timing; ``--repeat 2`` runs every cell twice and prints the spread.
 
 ``--profile LABEL ...`` subtracts callgrind_annotate's per-function counts of
-segments 3 and 4 in the same way, and groups them by shared object
+segments 4 and 5 in the same way, and groups them by shared object
 (interpreter, libssl, libcrypto, aiohttp's and msgspec's extensions, libc).
 """
 
@@ -81,7 +86,7 @@ def callgrind(
     """Run one client under callgrind: the instructions (Ir) of each segment, and the
     connections each pass opened."""
     cmd = [sys.executable, "-m", "benchmarks.contenders", name, url, str(n1), str(c)]
-    cmd += ["--loop", loop, "--passes", "2", "--more-n", str(n2), "--mark"]
+    cmd += ["--loop", loop, "--passes", "3", "--more-n", str(n2), "--mark"]
     if ca is not None:
         cmd += ["--ca", str(ca)]
     valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
@@ -104,7 +109,7 @@ def callgrind(
     return counts, opened
 
 
-SEGMENTS = 4  # start-up, cold n1, warm n1, warm n2 (the exit is in the file without suffix)
+SEGMENTS = 5  # start-up, cold n1, n1, warm n1, warm n2 (the exit: the file without suffix)
 
 
 def segment(out: Path, part: int) -> Path:
@@ -308,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
             irs, conns = callgrind(name, loop, server.base_url(protocol), ca, n1, n2, args.c, out)
             counts[(name, loop, protocol, rep)] = irs
             opened[(name, loop, protocol, rep)] = conns
-            per = (irs[3] - irs[2]) / (n2 - n1)
+            per = (irs[4] - irs[3]) / (n2 - n1)
             print(
                 f"  {protocol} {label(name, loop)}: {per:,.0f} Ir/request "
                 f"(segments {', '.join(f'{i:,}' for i in irs)}; connections opened {conns})",
@@ -327,9 +332,9 @@ def main(argv: list[str] | None = None) -> int:
             n1, n2 = sizes(name, args.n1, args.n2, args.c)
             runs = [counts[(name, loop, protocol, r)] for r in range(args.repeat)]
             conns = [opened[(name, loop, protocol, r)] for r in range(args.repeat)]
-            per = [(irs[3] - irs[2]) / (n2 - n1) for irs in runs]
+            per = [(irs[4] - irs[3]) / (n2 - n1) for irs in runs]
             # Per connection the cold pass actually opened (C, unless a client keeps fewer).
-            setup = [(irs[1] - irs[2]) / max(o[0], 1) for irs, o in zip(runs, conns, strict=True)]
+            setup = [(irs[1] - irs[3]) / max(o[0], 1) for irs, o in zip(runs, conns, strict=True)]
             results[(label(name, loop), protocol)] = {
                 "contender": label(name, loop),
                 "protocol": protocol,
@@ -343,9 +348,9 @@ def main(argv: list[str] | None = None) -> int:
                 "spread": (max(per) - min(per)) / statistics.median(per),
             }
     text = table(results, args.protocols)
-    churn = [r for r in results.values() for o in r["opened"] if sum(o[1:])]
+    churn = [r for r in results.values() if any(sum(o[2:]) for o in r["opened"])]
     for r in churn:
-        warm = max(sum(o[1:]) for o in r["opened"])
+        warm = max(sum(o[2:]) for o in r["opened"])
         text += (
             f"\n\n{r['contender']} over {r['protocol'].upper()} opened {warm} connections "
             "during its warm passes, so its count includes opening connections: it keeps fewer "
@@ -364,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             n1, n2 = sizes(name, args.n1, args.n2, args.c)
             out = outdir / (re.sub(r"\W+", "-", f"{label(name, loop)}-{protocol}-0") + ".out")
-            exclusive = per_request_profile(segment(out, 3), segment(out, 4), n2 - n1)
+            exclusive = per_request_profile(segment(out, 4), segment(out, 5), n2 - n1)
             by_object: dict[str, float] = defaultdict(float)
             for r in exclusive:
                 by_object[object_group(r["object"])] += r["ir"]
@@ -421,12 +426,13 @@ def write_block(
 
 Generated by `{command}` on {date}: the client process alone under valgrind's callgrind
 (server: {server}, natively), each contender at C={args.c} in one process: a cold pass of
-n1={args.n1:,} requests (opening the client and its C connections), a warm pass of n1 and a
-warm pass of n2={args.n2:,} on the same client (the official SDK runs a fifth of them), each
+n1={args.n1:,} requests (opening the client and its C connections), two more passes of n1 and
+a pass of n2={args.n2:,} on the same client (the official SDK runs a fifth of them), each
 pass a callgrind segment of its own (start-up and imports are left out). "Instructions/request"
-is (Ir(warm n2) - Ir(warm n1)) / (n2 - n1), the steady-state cost of one request; "set-up per
-connection" is (Ir(cold n1) - Ir(warm n1)) / C, the cost of opening one connection (the TLS
-handshake included over HTTPS, and creating the client). Unlike the wall-clock tables, these
+is (Ir(n2 pass) - Ir(last n1 pass)) / (n2 - n1), the steady-state cost of one request; "set-up
+per connection" is (Ir(cold n1) - Ir(last n1 pass)) divided by the connections the cold pass
+opened: the cost of opening one connection (the TLS handshake included over HTTPS, and creating
+the client). Unlike the wall-clock tables, these
 counts do not move with the machine's load (see [performance.md](performance.md) for how
 closely the same cell repeats). "vs bare" divides by bare aiohttp + `json.loads` on the same
 loop and protocol.
