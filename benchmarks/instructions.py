@@ -158,40 +158,47 @@ def _object(obj: str | None, file: str) -> str:
 
 
 def per_request_profile(short: Path, long: Path, dn: int) -> list[dict[str, Any]]:
+    """Instructions per request of each function (code inlined elsewhere counted with it)."""
     a, b = functions(short), functions(long)
-    rows = [
-        {"function": f, "object": o, "ir": (b.get((f, o), 0) - a.get((f, o), 0)) / dn}
-        for (f, o) in set(a) | set(b)
-    ]
+    merged: dict[tuple[str, str], float] = defaultdict(float)
+    for f, o in set(a) | set(b):
+        merged[(f, object_group(o))] += (b.get((f, o), 0) - a.get((f, o), 0)) / dn
+    rows = [{"function": f, "object": o, "ir": ir} for (f, o), ir in merged.items()]
     return sorted(rows, key=lambda r: -r["ir"])
+
+
+GROUPS = (
+    ("libpython", "CPython interpreter"),
+    ("python3", "CPython interpreter"),
+    ("libcrypto", "OpenSSL libcrypto"),
+    ("libssl", "OpenSSL libssl"),
+    ("_ssl", "_ssl module"),
+    ("libc.so", "libc"),
+    ("libc-", "libc"),
+    ("ld-linux", "dynamic loader"),
+    ("uvloop", "uvloop (libuv + Cython)"),
+    ("loop.cpython", "uvloop (libuv + Cython)"),
+    ("_http_parser", "aiohttp C parser"),
+    ("_http_writer", "aiohttp C writer"),
+    ("aiohttp _websocket", "aiohttp C websocket"),
+    ("multidict", "multidict"),
+    ("yarl", "yarl"),
+    ("propcache", "propcache"),
+    ("frozenlist", "frozenlist"),
+    ("msgspec", "msgspec"),
+    ("_pydantic_core", "pydantic-core"),
+    ("_core.cpython", "msgspec"),  # msgspec/_core.cpython-311-*.so
+    ("_json", "json (C)"),
+    ("_asyncio", "_asyncio (C)"),
+    ("select", "select / epoll"),
+)
 
 
 def object_group(obj: str) -> str:
     """A readable name for the shared object a function lives in."""
-    for key, name in (
-        ("libpython", "CPython interpreter"),
-        ("python3", "CPython interpreter"),
-        ("libcrypto", "OpenSSL libcrypto"),
-        ("libssl", "OpenSSL libssl"),
-        ("_ssl", "_ssl module"),
-        ("libc.so", "libc"),
-        ("libc-", "libc"),
-        ("ld-linux", "dynamic loader"),
-        ("uvloop", "uvloop (libuv + Cython)"),
-        ("loop.cpython", "uvloop (libuv + Cython)"),
-        ("_http_parser", "aiohttp C parser"),
-        ("_http_writer", "aiohttp C writer"),
-        ("aiohttp _websocket", "aiohttp C websocket"),
-        ("multidict", "multidict"),
-        ("yarl", "yarl"),
-        ("propcache", "propcache"),
-        ("frozenlist", "frozenlist"),
-        ("msgspec", "msgspec"),
-        ("_json", "json (C)"),
-        ("_asyncio", "_asyncio (C)"),
-        ("select", "select / epoll"),
-        ("_pydantic_core", "pydantic-core"),
-    ):
+    if obj in {name for _, name in GROUPS} or obj.startswith("other ("):
+        return obj
+    for key, name in GROUPS:
         if key in obj:
             return name
     return f"other ({obj})"
