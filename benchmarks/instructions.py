@@ -42,6 +42,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -400,8 +401,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
 
     if not args.no_write:
-        command = " ".join(
-            ["python -m benchmarks.instructions", *(argv if argv is not None else sys.argv[1:])]
+        command = "python -m benchmarks.instructions " + shlex.join(
+            argv if argv is not None else sys.argv[1:]
         )
         date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         results_dir = ROOT / "benchmarks" / "results"
@@ -452,7 +453,7 @@ loop and protocol.
     if pattern.search(current):
         current = pattern.sub(lambda _: block, current)
     else:
-        marker = "## Throughput, every contender"
+        marker = "## Throughput\n"
         at = current.find(marker)
         at = at if at >= 0 else current.find("## Analysis")
         current = current[:at] + block + "\n\n" + current[at:]
