@@ -1,7 +1,10 @@
 """A fast local server for the benchmarks: nginx when installed, else aiohttp.web in a process.
 
 Both serve the spec's example body for every ``GET /v2/connections/{id}`` with
-keep-alive, pinned to their own core when the machine has two or more.
+keep-alive, over plain HTTP on one port and HTTPS on another (TLS 1.3, a
+certificate for 127.0.0.1 from a throwaway trustme CA whose PEM is written to
+the server's temporary directory for the clients to trust), pinned to their own
+core when the machine has two or more.
 """
 
 from __future__ import annotations
@@ -58,6 +61,16 @@ http {{
             return 200 '{body}';
         }}
     }}
+    server {{
+        listen 127.0.0.1:{tls_port} ssl backlog=4096;
+        ssl_protocols TLSv1.3;
+        ssl_certificate {tmp}/server.pem;
+        ssl_certificate_key {tmp}/server.key;
+        location /v2/connections/ {{
+            default_type application/json;
+            return 200 '{body}';
+        }}
+    }}
 }}
 """
 
@@ -81,19 +94,45 @@ def _nginx() -> str | None:
     )
 
 
+def write_certificates(directory: Path) -> Path:
+    """A throwaway CA and a server certificate for 127.0.0.1, as PEM files; returns the CA's.
+
+    ``server.pem`` (the chain) and ``server.key`` are the server's; ``ca.pem`` is
+    what clients trust. ECDSA P-256 keys (trustme's default), as many CAs issue.
+    """
+    import trustme
+
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1", "localhost")
+    (directory / "server.pem").write_bytes(b"".join(p.bytes() for p in leaf.cert_chain_pems))
+    (directory / "server.key").write_bytes(leaf.private_key_pem.bytes())
+    ca_file = directory / "ca.pem"
+    ca_file.write_bytes(ca.cert_pem.bytes())
+    return ca_file
+
+
 class BenchServer:
-    """Start with ``start()``; ``url`` is the base URL; ``cpu()`` the server's CPU seconds."""
+    """Start with ``start()``; ``url`` / ``https_url`` are the base URLs, ``ca_file`` the
+    CA that signed the HTTPS certificate, ``cpu()`` the server's CPU seconds."""
 
     def __init__(self, *, kind: str = "auto", core: int | None = None) -> None:
         self.kind = kind
         self.core = core
         self.port = free_port()
+        self.tls_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/v2"
+        self.https_url = f"https://127.0.0.1:{self.tls_port}/v2"
         self._proc: subprocess.Popen[bytes] | None = None
         self._tmp = tempfile.TemporaryDirectory(prefix="telnyx-bench-")
+        self.ca_file = Path(self._tmp.name) / "ca.pem"
         self.pids: list[int] = []
 
+    def base_url(self, protocol: str) -> str:
+        """The base URL for ``"http"`` or ``"https"``."""
+        return self.https_url if protocol == "https" else self.url
+
     def start(self) -> None:
+        write_certificates(Path(self._tmp.name))
         nginx = _nginx() if self.kind in ("auto", "nginx") else None
         if self.kind == "nginx" and nginx is None:
             raise SystemExit("nginx was asked for but is not installed")
@@ -103,27 +142,33 @@ class BenchServer:
             conf = Path(self._tmp.name) / "nginx.conf"
             conf.write_text(
                 NGINX_CONF.format(
-                    tmp=self._tmp.name, port=self.port, body=BODY.decode(), affinity=affinity
+                    tmp=self._tmp.name,
+                    port=self.port,
+                    tls_port=self.tls_port,
+                    body=BODY.decode(),
+                    affinity=affinity,
                 )
             )
             self._proc = subprocess.Popen([nginx, "-c", str(conf), "-p", self._tmp.name])
         else:
             self.kind = "aiohttp"
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "benchmarks.server", str(self.port), str(self.core or -1)]
-            )
+            core = -1 if self.core is None else self.core
+            ports = [str(self.port), str(core), str(self.tls_port), self._tmp.name]
+            self._proc = subprocess.Popen([sys.executable, "-m", "benchmarks.server", *ports])
         self._wait_ready()
         self.pids = self._worker_pids()
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+        waiting = [self.port, self.tls_port]
+        while waiting and time.monotonic() < deadline:
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
+                with socket.create_connection(("127.0.0.1", waiting[0]), timeout=0.2):
+                    waiting.pop(0)
             except OSError:
                 time.sleep(0.05)
-        raise RuntimeError("the benchmark server did not start")
+        if waiting:
+            raise RuntimeError("the benchmark server did not start")
 
     def _worker_pids(self) -> list[int]:
         assert self._proc is not None
@@ -146,7 +191,9 @@ class BenchServer:
         self._tmp.cleanup()
 
 
-def _serve(port: int, core: int) -> None:
+def _serve(port: int, core: int, tls_port: int, tmp: str) -> None:
+    import ssl
+
     from aiohttp import web
 
     if core >= 0:
@@ -169,6 +216,10 @@ def _serve(port: int, core: int) -> None:
         runner = web.AppRunner(app, access_log=None, keepalive_timeout=120)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port, backlog=4096).start()
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_3
+        context.load_cert_chain(f"{tmp}/server.pem", f"{tmp}/server.key")
+        await web.TCPSite(runner, "127.0.0.1", tls_port, backlog=4096, ssl_context=context).start()
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         await stop.wait()
@@ -179,4 +230,4 @@ def _serve(port: int, core: int) -> None:
 
 
 if __name__ == "__main__":
-    _serve(int(sys.argv[1]), int(sys.argv[2]))
+    _serve(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])

@@ -289,7 +289,7 @@ class TelnyxSession:
                 sent_at = time.perf_counter()
             try:
                 status, headers, body = await transport.get(
-                    url, timeout=self._attempt_timeout(deadline_at)
+                    url, timeout=None if deadline_at is None else self._attempt_timeout(deadline_at)
                 )
             except APIConnectionError as exc:
                 await limiter.observe(None, None)
