@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import builtins  # Connections.list() hides the builtin inside the class
 import copy
+import functools
 import logging
 from collections.abc import (
     AsyncGenerator,
@@ -192,7 +193,7 @@ class Connections:
         ends_at = deadline_at(deadline)
         await bounded_each(
             dict.fromkeys(ordered),
-            lambda conn_id: self._get(conn_id, ends_at),
+            functools.partial(self._get, deadline_at=ends_at),
             found.__setitem__,
             concurrency=self._concurrency(concurrency),
             capture=TelnyxError if return_exceptions else (),
@@ -237,7 +238,7 @@ class Connections:
         ends_at = deadline_at(deadline)
         return bounded_map(
             ids,
-            lambda conn_id: self._get(conn_id, ends_at),
+            functools.partial(self._get, deadline_at=ends_at),
             concurrency=self._concurrency(concurrency),
             capture=TelnyxError,
             fatal=_FATAL_IN_BULK,

@@ -533,6 +533,14 @@ MUTATIONS: tuple[Mutation, ...] = (
         "self._shown_url = url",
         (REDIS, "-k", "password"),
     ),
+    # Issue 12: the limiter's fast path.
+    Mutation(
+        "the limiter's fast path lets requests through a pause",
+        "telnyx_async/_pacing.py",
+        "            and state.paused_until <= clock()\n",
+        "",
+        (PACING, SESSION, "-k", "429 or pause"),
+    ),
 )
 
 
