@@ -26,7 +26,7 @@ from ._listing import (
     check_page_size,
     check_sort,
 )
-from ._loop import deadline_at
+from ._loop import check_deadline, deadline_at
 from ._models import Connection, Page
 from ._protocol import RawResponse, decode_connection, decode_page, encode_id, encode_query
 
@@ -288,8 +288,7 @@ class Connections:
         params = filters.params()
         if (order := check_sort(sort)) is not None:
             params.append(("sort", order))
-        if deadline is not None and not deadline > 0:
-            raise ValueError(f"deadline must be > 0 seconds, got {deadline!r}")
+        check_deadline(deadline)
         encode_query(params)  # a value that cannot be sent fails now, not mid-walk
         return ConnectionListing(
             self._fetch_page, params, page_size=check_page_size(page_size), deadline=deadline

@@ -33,14 +33,24 @@ def run(main: Coroutine[Any, Any, T]) -> T:
         return runner.run(main)
 
 
+def check_deadline(deadline: float | None) -> float | None:
+    """Return ``deadline`` (seconds, or ``None`` for none) if it is > 0.
+
+    Raises:
+        ValueError: ``deadline`` is not a number of seconds > 0.
+    """
+    if deadline is not None and not deadline > 0:
+        raise ValueError(f"deadline must be > 0 seconds, got {deadline!r}")
+    return deadline
+
+
 def deadline_at(deadline: float | None) -> float | None:
     """The loop-clock instant by which a call started now with ``deadline`` seconds must end.
 
     Raises:
         ValueError: ``deadline`` is not a number of seconds > 0.
     """
-    if deadline is None:
+    seconds = check_deadline(deadline)
+    if seconds is None:
         return None
-    if not deadline > 0:
-        raise ValueError(f"deadline must be > 0 seconds, got {deadline!r}")
-    return asyncio.get_running_loop().time() + deadline
+    return asyncio.get_running_loop().time() + seconds

@@ -228,8 +228,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "deadline ignored",
         "telnyx_async/_loop.py",
-        "    if deadline is None:\n        return None\n    if not",
-        "    if True:\n        return None\n    if not",
+        "    if seconds is None:\n        return None\n",
+        "    if True:\n        return None\n",
         (RESIL, "-k", "deadline"),
     ),
     Mutation(
