@@ -54,8 +54,9 @@ class Connections:
         self._send = send
         self._secrets = secrets
         self._warned_pool = False
-        # Single flight: the lookup in progress for each URL, shared by concurrent callers.
-        self._in_flight: dict[str, asyncio.Future[Connection]] = {}
+        # Single flight: the lookup in progress for each URL, shared by concurrent callers
+        # (None until a second caller asks for the same URL).
+        self._in_flight: dict[str, asyncio.Future[Connection] | None] = {}
         self._prefix = prefix
         self._list_url = prefix.rstrip("/")
         self._pool_limit = pool_limit
@@ -94,7 +95,12 @@ class Connections:
     async def _get(self, conn_id: str, deadline_at: float | None) -> Connection:
         url = self._prefix + encode_id(conn_id)
         in_flight = self._in_flight
-        while (shared := in_flight.get(url)) is not None:
+        while url in in_flight:
+            shared = in_flight[url]
+            if shared is None:
+                # The first follower makes the future the lookup's result goes to:
+                # a lookup nobody shares (nearly all) never allocates one.
+                shared = in_flight[url] = asyncio.get_running_loop().create_future()
             try:
                 return await _follow(shared, deadline_at)
             except asyncio.CancelledError:
@@ -102,29 +108,31 @@ class Connections:
                 if shared.cancelled() and task is not None and not task.cancelling():
                     continue  # the caller that was fetching it was cancelled: take over
                 raise
-        mine: asyncio.Future[Connection] = asyncio.get_running_loop().create_future()
-        in_flight[url] = mine
+        in_flight[url] = None
         try:
             status, headers, body = await self._send(url, deadline_at)
             conn = decode_connection(body, status=status, headers=headers, secrets=self._secrets)
         except asyncio.CancelledError:
-            mine.cancel()
+            if (shared := in_flight.pop(url)) is not None:
+                shared.cancel()
             raise
         except BaseException as exc:
+            shared = in_flight.pop(url)
             if isinstance(exc, TelnyxError):
                 exc.conn_id = conn_id
                 if exc.caller_bound:
                     # Out of *this* caller's time: the others try again under their own.
-                    mine.cancel()
+                    if shared is not None:
+                        shared.cancel()
                     raise
-            mine.set_exception(exc)
-            mine.exception()  # retrieved: no "never retrieved" warning without followers
+            if shared is not None:
+                shared.set_exception(exc)
+                shared.exception()  # retrieved: no "never retrieved" warning if followers left
             raise
         else:
-            mine.set_result(conn)
+            if (shared := in_flight.pop(url)) is not None:
+                shared.set_result(conn)
             return conn
-        finally:
-            del in_flight[url]
 
     @overload
     async def gather_many(

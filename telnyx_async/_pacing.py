@@ -121,8 +121,8 @@ class PacingState:
     """Requests started and not yet observed."""
     last_throttle: float = -math.inf
     last_growth: float = 0.0
-    second_start: float = 0.0
-    """Start of the current one-second bucket of successes."""
+    second_start: float = -math.inf
+    """Start of the current one-second bucket of successes (none yet: minus infinity)."""
     successes_now: int = 0
     """Successes in the current bucket."""
     successes_before: int = 0
@@ -176,7 +176,10 @@ class PacingState:
         if status is None or headers is None:
             return
         if 200 <= status < 300:
-            self._succeeded(now)
+            if self.rate is None and now - self.second_start < 1.0:
+                self.successes_now += 1  # what _succeeded() does then, without the call
+            else:
+                self._succeeded(now)
         reset_value = headers.get("x-ratelimit-reset")
         if reset_value is not None:
             self._window(headers, parse_retry_after(reset_value, now=wall()), now)
@@ -271,17 +274,9 @@ class AdaptiveRateLimiter:
 
     async def acquire(self, *, max_wait: float) -> float:
         """Wait for a slot and take it (``0.0``), or return the wait when over ``max_wait``."""
-        state, clock = self.state, self._clock
-        if (
-            state.rate is None
-            and state.cap is None
-            and state.allowance is None
-            and state.paused_until <= clock()
-        ):
-            # Nothing paces the session and no pause is on: what delay() and take()
-            # would conclude, without their two calls on every request.
-            state.in_flight += 1
+        if self.take_now():
             return 0.0
+        state, clock = self.state, self._clock
         while True:
             now = clock()
             wait = state.delay(now)
@@ -305,6 +300,29 @@ class AdaptiveRateLimiter:
             await self._sleep(wait)
             max_wait -= wait
 
+    def take_now(self) -> bool:
+        """Take a slot at once if nothing paces the session; ``False``: ``acquire()`` must wait.
+
+        ``TelnyxSession`` calls this first, and ``acquire()`` only when it returns
+        ``False``: a plain call instead of a coroutine on every request while the
+        API has never throttled and no ``rate_limit`` is set.
+        """
+        state = self.state
+        if (
+            state.rate is None
+            and state.cap is None
+            and state.allowance is None
+            and state.paused_until <= self._clock()
+        ):
+            # What delay() and take() would conclude, without their two calls.
+            state.in_flight += 1
+            return True
+        return False
+
     async def observe(self, status: int | None, headers: Mapping[str, str] | None) -> None:
         """Feed one outcome to the pacing state."""
+        self.record(status, headers)
+
+    def record(self, status: int | None, headers: Mapping[str, str] | None) -> None:
+        """``observe()`` without the coroutine: what ``TelnyxSession`` calls on its hot path."""
         self.state.observe(status, headers, self._clock(), wall=self._wall)

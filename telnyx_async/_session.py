@@ -9,6 +9,7 @@ import sys
 import time
 import traceback
 import warnings
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from ssl import SSLContext
 from types import TracebackType
@@ -177,6 +178,9 @@ class TelnyxSession:
             if rate_limiter is not None
             else AdaptiveRateLimiter(rate_limit, clock=_clock, sleep=_sleep)
         )
+        # The default limiter is also called without coroutines on the hot path
+        # (a subclass may override acquire/observe: it gets the protocol's calls).
+        self._local_limiter = self._limiter if type(self._limiter) is AdaptiveRateLimiter else None
         self._max_rate_limit_wait = max_rate_limit_wait
         self._budget = retry_budget if retry_budget is not None else RetryBudget()
         # Where it was made, for the unclosed-session warning: only under
@@ -187,6 +191,7 @@ class TelnyxSession:
         secrets = _secrets_of(key, self._base_url)
         self._secrets = secrets
         self._transport = Transport(
+            base_url=self._base_url,
             headers=request_headers(key),
             timeout=timeout,
             pool_size=pool_size,
@@ -200,7 +205,7 @@ class TelnyxSession:
         self._connection_errors = 0
         self._rate_limited = 0
         self._budget_refusals = 0
-        self._responses: dict[int, int] = {}
+        self._responses: Counter[int] = Counter()
         self.connections: Final = Connections(
             self._send,
             prefix=f"{self._base_url}/connections/",
@@ -258,6 +263,7 @@ class TelnyxSession:
         self, url: str, deadline_at: float | None, tally: list[int] | None
     ) -> RawResponse:
         transport, policy, limiter = self._transport, self._policy, self._limiter
+        local = self._local_limiter
         clock, budget = self._clock, self._budget
         attempts = retries = 0
         debug = logger.isEnabledFor(logging.DEBUG)
@@ -273,15 +279,16 @@ class TelnyxSession:
                     # aiohttp's own attempt timeout consumed at the same instant is lost.
                     raise self._deadline_error(url, attempts)
                 allowed = min(allowed, left)
-            before = clock()
-            need = await limiter.acquire(max_wait=max(0.0, allowed))
-            if need > 0.0:
-                error = throttled or RateLimitError(
-                    "the session is pacing for the API's rate limit", status=429
-                )
-                error.caller_bound = True  # this call's limits, not the API's answer
-                raise self._finish(_advised(error, need, "this call may wait"), url, attempts)
-            paced += clock() - before
+            if local is None or not local.take_now():
+                before = clock()
+                need = await limiter.acquire(max_wait=max(0.0, allowed))
+                if need > 0.0:
+                    error = throttled or RateLimitError(
+                        "the session is pacing for the API's rate limit", status=429
+                    )
+                    error.caller_bound = True  # this call's limits, not the API's answer
+                    raise self._finish(_advised(error, need, "this call may wait"), url, attempts)
+                paced += clock() - before
             attempts += 1
             if tally is not None:
                 tally[0] = attempts
@@ -312,8 +319,11 @@ class TelnyxSession:
                 await limiter.observe(None, None)
                 raise
             else:
-                await limiter.observe(status, headers)
-                self._responses[status] = self._responses.get(status, 0) + 1
+                if local is None:
+                    await limiter.observe(status, headers)
+                else:
+                    local.record(status, headers)
+                self._responses[status] += 1
                 if debug:
                     self._log_attempt(url, attempts, status, headers, sent_at, None)
                 if 200 <= status < 300:

@@ -23,7 +23,7 @@ import contextvars
 import ssl as ssl_module
 import time
 import weakref
-from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Coroutine, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import aiohttp
@@ -40,10 +40,13 @@ from ._errors import (
     TLSError,
 )
 from ._protocol import RawResponse
+from ._slots import Slots
 from ._text import REDACTED, SecretStrings, redact, safe_text
 
-_SENDS: Final[contextvars.ContextVar[list[int]]] = contextvars.ContextVar("telnyx_async_sends")
-"""Times aiohttp sent the current request (2 when it silently re-sent it)."""
+_SENDS: Final[contextvars.ContextVar[list[bool] | None]] = contextvars.ContextVar(
+    "telnyx_async_sends", default=None
+)
+"""Inside ``Transport.get``: empty until aiohttp sends the attempt, then ``[True]``."""
 _READ_CHUNK: Final = 65536
 
 SSLSetting = ssl_module.SSLContext | bool | aiohttp.Fingerprint
@@ -67,6 +70,7 @@ class Transport:
     def __init__(
         self,
         *,
+        base_url: str,
         headers: Mapping[str, str],
         timeout: float,
         pool_size: int,
@@ -82,6 +86,11 @@ class Transport:
         self._headers = CIMultiDict(headers)
         # Our own session carries the headers itself; a lent one gets them per request.
         self._request_headers: CIMultiDict[str] | None = None if session is None else self._headers
+        # Every URL sent is base_url + a path: the origin is parsed once, here, and a
+        # request's URL made from it (yarl then need not split each URL string).
+        cut = base_url.find("/", base_url.index("://") + 3)
+        self._origin_length = len(base_url) if cut < 0 else cut
+        self._origin = URL(base_url[: self._origin_length], encoded=True)
         self._timeout_seconds = timeout
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._pool_size = pool_size
@@ -96,9 +105,9 @@ class Transport:
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closer: AsyncGenerator[None, None] | None = None
-        self._slots: asyncio.Semaphore | None = None
-        self.sends = 0
-        self.resends = 0
+        self._slots: Slots | None = None
+        self._connector: _CountingConnector | None = None
+        self._lent_sends = 0  # attempts through a lent session (its connector is not ours)
 
     @property
     def closed(self) -> bool:
@@ -130,30 +139,35 @@ class Transport:
         if self._session is None:
             # Created here, on first use, so that the TelnyxSession itself can be
             # built outside a running loop (aiohttp binds a session to its loop).
+            self._connector = _CountingConnector(limit=self._pool_size, ssl=self._ssl)
             self._session = aiohttp.ClientSession(
-                connector=_CountingConnector(self, limit=self._pool_size, ssl=self._ssl),
+                connector=self._connector,
                 timeout=self._timeout,
                 headers=self._headers,
                 trace_configs=self._trace_configs or None,
                 trust_env=self._trust_env,
             )
             self._loop = loop
-            self._slots = asyncio.Semaphore(self._pool_size)
+            self._slots = Slots(self._pool_size)
             self._closer = _close_at_loop_shutdown(self._session)
         return self._session
 
-    def count_send(self) -> None:
-        """Count one request going to the network (called by our connector)."""
-        # aiohttp asks the connector once per send, its own silent re-send included.
-        self.sends += 1
-        box = _SENDS.get(None)
-        if box is not None:
-            box[0] += 1
-            if box[0] > 1:
-                self.resends += 1
+    @property
+    def sends(self) -> int:
+        """Requests that went to the network, aiohttp's silent re-sends included."""
+        connector = self._connector
+        return self._lent_sends + (0 if connector is None else connector.sends)
+
+    @property
+    def resends(self) -> int:
+        """Re-sends aiohttp made on its own (0 through a lent session: they cannot be seen)."""
+        return 0 if self._connector is None else self._connector.resends
 
     async def get(self, url: str, *, timeout: float | None = None) -> RawResponse:  # noqa: ASYNC109
-        """Send one GET to an already percent-encoded URL and read the whole body.
+        """Send one GET to ``url`` and read the whole body.
+
+        ``url`` is the transport's ``base_url`` followed by a percent-encoded path
+        and perhaps a query (nothing else is ever sent).
 
         Redirects are not followed: an API answer is never a redirect, and
         following one could send the key's request somewhere unexpected.
@@ -177,40 +191,46 @@ class Transport:
             if session.closed:
                 # aiohttp would raise a bare RuntimeError; name the cause instead.
                 raise TelnyxError("the aiohttp session passed as session= has been closed")
-            self.sends += 1
+            self._lent_sends += 1
         slots = self._slots
         queued = 0.0
         if slots is not None:
-            # Two reads of a C clock cost less than asking slots.locked() first
-            # (a Python call that builds a generator each time).
-            started = time.monotonic()
-            await slots.acquire()
-            queued = time.monotonic() - started
-        seconds = self._timeout_seconds if timeout is None else timeout
-        token = _SENDS.set([0])
+            if slots.free:
+                slots.free -= 1
+            else:
+                started = time.monotonic()
+                await slots.wait()
+                queued = time.monotonic() - started
+        token = _SENDS.set([])
         try:
             async with session.get(
-                URL(url, encoded=True),
+                URL(url, encoded=True)
+                if "?" in url
+                else self._origin.with_path(url[self._origin_length :], encoded=True),
                 headers=self._request_headers,
                 timeout=self._timeout if timeout is None else aiohttp.ClientTimeout(total=timeout),
                 allow_redirects=False,
                 raise_for_status=False,
             ) as resp:
-                length = resp.content_length
-                cap = self._max_body if resp.status < 400 else self._max_error_body
+                status, headers = resp.status, resp.headers
+                cap = self._max_body if status < 400 else self._max_error_body
+                # Read from the headers, not resp.content_length: one Python call less.
+                # aiohttp's parser has already refused a Content-Length not all digits.
+                length = headers.get(hdrs.CONTENT_LENGTH)
                 if (
                     length is not None
-                    and length <= cap
-                    and hdrs.CONTENT_ENCODING not in resp.headers
+                    and int(length) <= cap
+                    and hdrs.CONTENT_ENCODING not in headers
                 ):
                     body = await resp.read()
                 else:
                     # Unknown length, too long, or compressed: Content-Length
                     # then counts the compressed bytes, not what they inflate to.
                     body = await self._read_capped(resp, cap)
-                return resp.status, resp.headers, body
+                return status, headers, body
         except TimeoutError as exc:
             _scrub_chain(exc, self._secrets)
+            seconds = self._timeout_seconds if timeout is None else timeout
             where = (
                 f", after {queued:.3g}s queued for a pooled connection" if queued >= 0.001 else ""
             )
@@ -245,7 +265,10 @@ class Transport:
         finally:
             _SENDS.reset(token)
             if slots is not None:
-                slots.release()
+                if slots.waiting:
+                    slots.release()
+                else:
+                    slots.free += 1
 
     def _wrong_loop(self) -> TelnyxError:
         assert self._loop is not None
@@ -298,29 +321,37 @@ class Transport:
 
 
 class _CountingConnector(aiohttp.TCPConnector):
-    """A TCPConnector that tells its transport of each connection it hands out.
+    """A TCPConnector that counts the connections it hands out: one per request sent.
 
     aiohttp takes one connection per request it sends, including the one re-send
     it makes on its own when a reused keep-alive connection turns out closed; a
     client middleware would see the same, at a much higher cost per request.
     """
 
-    def __init__(self, transport: Transport, **kwargs: Any) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)  # pyright: ignore[reportUnknownMemberType]
-        # A plain weak reference, called in C: a WeakMethod is called in Python and
-        # builds a bound method on every request.
-        self._transport = weakref.ref(transport)
+        self.sends = 0
+        self.resends = 0
 
-    async def connect(
+    def connect(  # pyright: ignore[reportIncompatibleMethodOverride] - it returns a Coroutine
         self,
         req: aiohttp.ClientRequest,
         traces: list[Any],
-        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - aiohttp's own signature
-    ) -> aiohttp.connector.Connection:
-        transport = self._transport()
-        if transport is not None:
-            transport.count_send()
-        return await super().connect(req, traces, timeout)
+        timeout: aiohttp.ClientTimeout,
+    ) -> Coroutine[Any, Any, aiohttp.connector.Connection]:
+        # A plain function handing back aiohttp's coroutine: no frame of our own
+        # to create, and to pass through each time the connection is awaited.
+        self.sends += 1
+        sent = _SENDS.get()
+        if sent is not None:  # inside Transport.get: this attempt's sends so far
+            if sent:
+                self.resends += 1
+            else:
+                sent.append(True)
+        return _tcp_connect(self, req, traces, timeout)
+
+
+_tcp_connect: Final = aiohttp.TCPConnector.connect
 
 
 async def _pool_closer(

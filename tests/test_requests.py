@@ -129,3 +129,26 @@ async def test_not_found_is_decoded(telnyx: TelnyxSession, mocked: aioresponses)
     assert info.value.errors[0].code == "10005"
     assert info.value.request_id == "rq-1"
     assert API_KEY not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "base",
+    [
+        "https://api.example.test",
+        "https://API.Example.test:8443/v2",
+        "http://[::1]:9000/deep/er",
+        "https://bücher.example/v2/",
+    ],
+)
+async def test_the_url_sent_is_the_base_url_and_the_encoded_path(
+    mocked: aioresponses, base: str
+) -> None:
+    """The transport builds each URL from the base URL's origin parsed once: same URL as the string."""
+    conn_id = "a b/ü"
+    expected = f"{base.rstrip('/')}/connections/a%20b%2F%C3%BC"
+    mocked.get(URL(expected, encoded=True), body=connection_body(conn_id))
+    async with TelnyxSession(API_KEY, base_url=base, max_retries=0) as telnyx:
+        await telnyx.connections.get(conn_id)
+    [(_, url, _)] = _sent(mocked)
+    assert url == URL(expected, encoded=True)
+    assert url.raw_path == URL(expected, encoded=True).raw_path
