@@ -143,7 +143,7 @@ async def test_not_found_is_decoded(telnyx: TelnyxSession, mocked: aioresponses)
 async def test_the_url_sent_is_the_base_url_and_the_encoded_path(
     mocked: aioresponses, base: str
 ) -> None:
-    """The transport builds each URL from the base URL's origin parsed once: same URL as the string."""
+    """Each URL is built from the base URL's origin, parsed once: the same URL as the string's."""
     conn_id = "a b/ü"
     expected = f"{base.rstrip('/')}/connections/a%20b%2F%C3%BC"
     mocked.get(URL(expected, encoded=True), body=connection_body(conn_id))

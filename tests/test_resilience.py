@@ -39,7 +39,8 @@ async def test_concurrent_gets_for_one_id_share_one_request(server: LocalServer)
         tasks = [asyncio.create_task(telnyx.connections.get("7")) for _ in range(10)]
         await arrived.wait()
         server.gate.set()
-        results = await asyncio.gather(*tasks)
+        async with asyncio.timeout(10):  # a follower never handed the result would hang
+            results = await asyncio.gather(*tasks)
     assert len(server.requests) == 1
     assert all(r == results[0] and r.id == "7" for r in results)
 

@@ -7,7 +7,7 @@ import contextlib
 import gc
 import logging
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import aclosing
 
 import aiohttp
@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 
 from telnyx_async import (
+    AdaptiveRateLimiter,
     APIConnectionError,
     APITimeoutError,
     AuthenticationError,
@@ -734,6 +735,34 @@ async def test_bulk_calls_capture_telnyx_errors_only(server: LocalServer) -> Non
         with pytest.raises(RuntimeError, match="limiter bug"):
             async for _ in telnyx.connections.iter_many(["1", "2"]):
                 pass
+
+
+async def test_a_subclass_of_the_default_limiter_gets_every_call(server: LocalServer) -> None:
+    """A subclass of AdaptiveRateLimiter sees every request through its acquire/observe.
+
+    (The session's coroutine-free fast path is for the class itself.)
+    """
+
+    class Counting(AdaptiveRateLimiter):
+        def __init__(self) -> None:
+            super().__init__()
+            self.acquired = 0
+            self.observed: list[int | None] = []
+
+        async def acquire(self, *, max_wait: float) -> float:
+            self.acquired += 1
+            return await super().acquire(max_wait=max_wait)
+
+        async def observe(self, status: int | None, headers: Mapping[str, str] | None) -> None:
+            self.observed.append(status)
+            await super().observe(status, headers)
+
+    limiter = Counting()
+    async with make(server, rate_limiter=limiter) as telnyx:
+        await telnyx.connections.gather_many([str(i) for i in range(5)])
+    assert limiter.acquired == 5
+    assert limiter.observed == [200] * 5
+    assert limiter.state.in_flight == 0
 
 
 async def test_str_subclass_ids_are_sent_as_their_plain_value(server: LocalServer) -> None:
