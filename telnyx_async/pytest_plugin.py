@@ -36,3 +36,25 @@ def fake_telnyx(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTelnyx]:
         monkeypatch.setenv("TELNYX_API_KEY", server.api_key)
         monkeypatch.setenv("TELNYX_BASE_URL", server.base_url)
         yield server
+
+
+@pytest.fixture
+def fake_telnyx_tls(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTelnyx]:
+    """``fake_telnyx`` over HTTPS, with a certificate from a throwaway certificate authority.
+
+    Needs trustme (the ``fake-tls`` extra). ``TELNYX_BASE_URL`` is the fake's
+    ``https://`` URL; trust its authority with ``ssl=fake_telnyx_tls.client_ssl_context()``
+    (or write ``fake_telnyx_tls.ca_pem`` to a file for ``--ca-file``).
+
+    Example:
+        >>> async def test_lookup_over_https(fake_telnyx_tls):  # doctest: +SKIP
+        ...     ssl = fake_telnyx_tls.client_ssl_context()
+        ...     async with TelnyxSession(ssl=ssl) as telnyx:
+        ...         conn = await telnyx.connections.get(fake_telnyx_tls.ids[0])
+    """
+    from .testing import FakeTelnyx
+
+    with FakeTelnyx(tls=True).serve_in_thread() as server:
+        monkeypatch.setenv("TELNYX_API_KEY", server.api_key)
+        monkeypatch.setenv("TELNYX_BASE_URL", server.base_url)
+        yield server

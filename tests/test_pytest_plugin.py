@@ -35,3 +35,31 @@ def test_fixture_serves_a_users_async_and_sync_tests(pytester: pytest.Pytester) 
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-o", "asyncio_mode=auto")
     result.assert_outcomes(passed=3)
+
+
+def test_tls_fixture_serves_https_with_its_own_authority(pytester: pytest.Pytester) -> None:
+    """fake_telnyx_tls: an https:// base URL, trusted through the context it hands out only."""
+    pytester.makepyfile(
+        """
+        import os
+        import pytest
+        from telnyx_async import TelnyxSession, TLSError
+
+        async def test_trusted(fake_telnyx_tls):
+            assert os.environ["TELNYX_BASE_URL"].startswith("https://127.0.0.1:")
+            ssl = fake_telnyx_tls.client_ssl_context()
+            async with TelnyxSession(ssl=ssl) as telnyx:
+                conn = await telnyx.connections.get(fake_telnyx_tls.ids[0])
+            assert conn == fake_telnyx_tls.connections[fake_telnyx_tls.ids[0]]
+
+        async def test_untrusted(fake_telnyx_tls):
+            async with TelnyxSession(max_retries=0) as telnyx:
+                with pytest.raises(TLSError, match="certificate verify failed"):
+                    await telnyx.connections.get(fake_telnyx_tls.ids[0])
+
+        def test_ca_pem(fake_telnyx_tls):
+            assert fake_telnyx_tls.ca_pem.startswith(b"-----BEGIN CERTIFICATE-----")
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-o", "asyncio_mode=auto")
+    result.assert_outcomes(passed=3)
