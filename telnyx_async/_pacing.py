@@ -62,7 +62,10 @@ class RateLimiter(Protocol):
     """Paces every request of a session; the seam for a limiter shared between processes.
 
     The session calls ``acquire`` before each attempt and ``observe`` after it,
-    exactly once per ``acquire`` that returned 0.
+    exactly once per ``acquire`` that returned 0. (The built-in
+    ``AdaptiveRateLimiter`` itself is called through its plain ``take_now()`` and
+    ``record()`` on the hot path, ``acquire`` only when it must wait: to see every
+    call, subclass it rather than patch an instance.)
     """
 
     async def acquire(self, *, max_wait: float) -> float:

@@ -1,4 +1,4 @@
-"""The ``fake_telnyx`` pytest fixture, registered through the ``pytest11`` entry point.
+"""The ``fake_telnyx`` and ``fake_telnyx_tls`` pytest fixtures, registered through ``pytest11``.
 
 Kept tiny and lazy: pytest imports this module at start-up in every project that
 has telnyx-async installed, so the server code is imported only when a test
