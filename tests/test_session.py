@@ -775,10 +775,22 @@ async def test_str_subclass_ids_are_sent_as_their_plain_value(server: LocalServe
         def __str__(self) -> str:
             return "../balance"
 
+    class Liar(str):
+        """Claims to be plain ASCII letters and digits, which would skip percent-encoding."""
+
+        def isascii(self) -> bool:
+            return True
+
+        def isalnum(self) -> bool:
+            return True
+
     async with make(server) as telnyx:
         await telnyx.connections.get(Sneaky("42"))
-    [(path, _)] = server.requests
+        with contextlib.suppress(TelnyxError):
+            await telnyx.connections.get(Liar("../balance"))
+    [(path, _), (liar_path, _)] = server.requests
     assert path == "/v2/connections/42"
+    assert liar_path == "/v2/connections/..%2Fbalance"
 
 
 def test_base_url_credentials_are_refused_without_echoing_them() -> None:
