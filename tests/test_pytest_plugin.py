@@ -63,3 +63,9 @@ def test_tls_fixture_serves_https_with_its_own_authority(pytester: pytest.Pytest
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-o", "asyncio_mode=auto")
     result.assert_outcomes(passed=3)
+
+
+def test_every_test_of_this_suite_is_bounded_in_time(request: pytest.FixtureRequest) -> None:
+    """pytest-timeout is on with a finite bound: a hanging test fails instead of stalling CI."""
+    assert request.config.pluginmanager.has_plugin("timeout")
+    assert 0 < float(request.config.getini("timeout")) <= 600
