@@ -64,6 +64,8 @@ CELLS = (
     ("ours iter_many", "asyncio"),
     ("official SDK (httpx)", "asyncio"),
     ("official SDK (aiohttp)", "asyncio"),
+    # The floor: hand-written aiohttp with ours' URL and decoding, no retries or pacing.
+    ("bare aiohttp + msgspec, URLs pre-built", "asyncio"),
     (BASELINE, "uvloop"),
     ("ours gather_many", "uvloop"),
     ("ours iter_many", "uvloop"),
