@@ -602,6 +602,13 @@ MUTATIONS: tuple[Mutation, ...] = (
         "        cut = -1",
         ("tests/test_requests.py", "-k", "base_url_and"),
     ),
+    Mutation(
+        "the demo's fake has no rate limit",
+        "telnyx_async/_cli/_demo.py",
+        "        window_limit=rate_limit or None,",
+        "        window_limit=None,",
+        ("tests/test_cli.py", "-k", "rate_limit"),
+    ),
 )
 
 

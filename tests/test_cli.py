@@ -343,6 +343,22 @@ def test_demo_returns_every_id_despite_faults(
     assert len(jsonl(out.read_text())) == 800
 
 
+def test_demo_keeps_to_the_fakes_rate_limit(capsys: pytest.CaptureFixture[str]) -> None:
+    """The demo's fake limits requests per one-second window; every id still comes back.
+
+    151 requests (a page, then 150 lookups) at 50 a window need four windows: the
+    lookups cannot finish in under two seconds if the limit is applied.
+    """
+    argv = ["demo", "--connections", "150", "--error-rate", "0", "--rate-limit", "50"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "a limit of 50 requests/s" in err
+    match = re.search(r"ok 150, failed 0; 150 ids in ([\d.]+)s", err)
+    assert match, err
+    assert float(match.group(1)) >= 1.9
+    assert "verified: all 150 connections" in err
+
+
 def test_sigint_stops_cleanly_with_complete_lines_and_a_summary(tmp_path: Path) -> None:
     """Ctrl-C mid-run: exit 130, every written line is whole JSON, the summary counts them."""
     faults = Faults(latency=0.02)

@@ -28,6 +28,9 @@ from ._results import BulkTally, report, run_bulk
 if TYPE_CHECKING:
     from ..testing import Faults
 
+DEMO_RATE_LIMIT = 1000
+"""The demo fake's requests per second: the client must find and keep to it."""
+
 
 def register(commands: Commands) -> None:
     """Add the ``demo`` command."""
@@ -35,9 +38,10 @@ def register(commands: Commands) -> None:
         "demo",
         help="list and look up connections on an embedded fake API with faults",
         description=(
-            "Start a FakeTelnyx on 127.0.0.1 that gets a share of its answers wrong (5xx, "
-            "429, HTML 502, dropped connections), list its connections page by page, look "
-            "each one up, and check that every one came back intact. No account needed."
+            "Start a FakeTelnyx on 127.0.0.1 with a rate limit, like the real API's, that "
+            "gets a share of its answers wrong (5xx, HTML 502, dropped connections); list "
+            "its connections page by page, look each one up, and check that every one came "
+            "back intact. No account needed."
         ),
     )
     demo.add_argument(
@@ -53,6 +57,14 @@ def register(commands: Commands) -> None:
         default=0.05,
         metavar="SHARE",
         help="share of faulty answers, 0 to 1 (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--rate-limit",
+        type=non_negative_int,
+        default=DEMO_RATE_LIMIT,
+        metavar="N",
+        help="the fake's limit in requests a second, per fixed one-second window, announced "
+        "in x-ratelimit-* headers as the real API does; 0: none (default: %(default)s)",
     )
     demo.add_argument(
         "--concurrency",
@@ -87,16 +99,20 @@ def register(commands: Commands) -> None:
     demo.set_defaults(run=_cmd_demo)
 
 
-def demo_faults(error_rate: float) -> Faults:
-    """Faults adding up to ``error_rate``: mostly 5xx, some 429s, HTML 502s and drops."""
+def demo_faults(error_rate: float, rate_limit: int = DEMO_RATE_LIMIT) -> Faults:
+    """Faults adding up to ``error_rate`` (mostly 5xx, some HTML 502s and drops) and a limit.
+
+    The 429s come from the rate limit, as the real API's do: 429s drawn at random,
+    whatever the request rate, would teach the session's adaptive pacing a limit
+    that is not there, and hold it far below what the fake serves.
+    """
     from ..testing import Faults
 
     return Faults(
-        error_rate=error_rate * 0.6,
-        rate_limit_rate=error_rate * 0.2,
-        html_error_rate=error_rate * 0.1,
-        drop_rate=error_rate * 0.1,
-        retry_after=0.05,
+        error_rate=error_rate * 0.7,
+        html_error_rate=error_rate * 0.15,
+        drop_rate=error_rate * 0.15,
+        window_limit=rate_limit or None,
         latency=(0.001, 0.004),
     )
 
@@ -119,7 +135,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 async def _demo(args: argparse.Namespace, out: IO[bytes], tally: BulkTally) -> int:
     from ..testing import FakeTelnyx
 
-    faults = demo_faults(args.error_rate)
+    faults = demo_faults(args.error_rate, args.rate_limit)
     try:
         fake = FakeTelnyx(args.connections, seed=args.seed, faults=faults, tls=args.tls)
     except ImportError as exc:
@@ -127,8 +143,9 @@ async def _demo(args: argparse.Namespace, out: IO[bytes], tally: BulkTally) -> i
     async with fake as server:
         sys.stderr.write(
             f"demo: FakeTelnyx at {server.base_url} with {len(server.ids)} connections, "
-            f"{args.error_rate:.0%} injected faults (5xx, 429, HTML 502, dropped "
-            "connections) and 1-4 ms latency\n"
+            f"{args.error_rate:.0%} injected faults (5xx, HTML 502, dropped connections), "
+            + (f"a limit of {args.rate_limit:,} requests/s, " if args.rate_limit else "")
+            + "and 1-4 ms latency\n"
         )
         # More retries and shorter waits than the defaults: a local fake with a
         # high fault rate, where every id must come back.
