@@ -30,7 +30,13 @@ MAX_MESSAGE_TEXT_CHARS: Final = 200
 DEFAULT_MAX_RATE_LIMIT_WAIT: Final = 60.0
 """Longest one call waits on the rate limit (pacing and 429 pauses together), in seconds."""
 DEFAULT_RATE_LIMIT_PAUSE: Final = 1.0
-"""Seconds the session pauses after a 429 that gives no advice on when to retry."""
+"""Seconds a ``RedisRateLimiter`` fleet pauses after a 429 that gives no advice."""
+THROTTLE_FLOOR_START: Final = 0.05
+"""Seconds between a session's sends after its second 429 in a row (no other answer
+between): the floor under every sleep a 429 may advise, doubled on each further 429."""
+THROTTLE_FLOOR_MAX: Final = 10.0
+"""The floor's ceiling, in seconds: a session that sees nothing but 429s, whatever
+their ``Retry-After`` says, sends at most one request per this many seconds."""
 DEFAULT_RETRY_BUDGET_RATIO: Final = 0.5
 """Retry tokens earned per success: every retry is allowed up to ~33% failures."""
 DEFAULT_RETRY_BUDGET_MAX: Final = 50.0

@@ -12,25 +12,31 @@ Two layers, so that the state machine stays pure:
 and reports each response to ``observe``. A limiter shared by several
 processes (through Redis, say) implements the same two coroutines.
 
-What a 429 does (Telnyx answers 429 with ``x-ratelimit-limit``,
-``x-ratelimit-remaining`` and ``x-ratelimit-reset``, in seconds, and no
-``Retry-After``):
+What the server says, and what the state does with it:
 
-1. every request of the session pauses until the server's advice runs out
-   (``Retry-After``, else ``x-ratelimit-reset``, else ``DEFAULT_RATE_LIMIT_PAUSE``);
-2. the send rate drops multiplicatively (``BETA``) from what the server
-   accepted over the last second (a measurement, so random 429s that are not
-   about load cost a little throughput, not a collapse), once per episode;
-3. without 429s the rate grows back by ``RATE_INCREASE`` (5%) a second, and is
-   forgotten after ``RATE_MEMORY`` seconds: additive-increase/multiplicative-
-   decrease as TCP does. CUBIC (botocore) recovers faster toward the old rate
-   after a loss, which suits a limit that moves; an account's limit is a fixed
-   number, so the simple probe is enough, and easier to reason about.
-
-Besides, ``x-ratelimit-remaining`` on any response says how many requests are
-left in the server's window: once it reaches what is already in flight, new
-requests wait for the window to reset instead of being refused; when the
-window resets, ``x-ratelimit-limit`` requests may start again.
+1. **Advice**: a 429's ``Retry-After`` (else its ``x-ratelimit-reset``) pauses
+   every request of the session until it runs out; ``x-ratelimit-remaining`` on
+   any answer holds new requests back once what is in flight uses up the window,
+   until ``x-ratelimit-reset``, when ``x-ratelimit-limit`` may start again. Advice
+   longer than ``max_pause`` (the session's ``max_rate_limit_wait``) is refused,
+   not clipped: one absurd header must not lock the session out. (The session's
+   ``ThrottleStreak`` puts a floor under advice that is too short.)
+2. **A learned rate**, for limiters that say nothing but 429 (a leaky bucket in a
+   gateway, say). Requests are spaced evenly at it, never released in bursts. The
+   first 429 sets it to the rate successes were delivered at (over the last
+   second, or since the first success, at least 0.1 s), then it *slow-starts*:
+   doubling every ``SLOW_START_DOUBLING`` seconds until the next 429, as TCP
+   finds a path's capacity. Each later throttling episode sets it to ``BETA``
+   (0.9) x the delivered rate (the limit itself, once it was exceeded: what a
+   policer lets through is its rate, as BBR measures a bottleneck), and it then
+   grows *additively*, by ``RATE_STEP`` (2%) of that rate a second: a sawtooth
+   from 0.9 to just over 1.0 x the limit, whatever the limit. One episode is a
+   429 plus the 429s of the requests already in flight when it came (they were
+   sent before the rate dropped). ``RATE_MEMORY`` seconds without a 429 forget
+   the rate: the limit may have been raised. botocore's adaptive mode uses CUBIC
+   for the growth, which recovers faster toward an old rate after a loss; an
+   account's limit is a fixed number, where the slow, bounded linear probe costs
+   fewer 429s.
 """
 
 from __future__ import annotations
@@ -39,22 +45,33 @@ import asyncio
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, Protocol, runtime_checkable
 
-from ._config import DEFAULT_RATE_LIMIT_PAUSE
+from ._config import DEFAULT_MAX_RATE_LIMIT_WAIT
 from ._retry import parse_retry_after, retry_after_from
 
 BETA: Final = 0.9
-"""Factor applied to the send rate on a throttling episode after the first."""
+"""Factor applied to the delivered rate on a throttling episode."""
 RATE_INCREASE: Final = 0.05
-"""Fraction by which the learned rate grows per second without a 429."""
+"""Fraction by which a ``RedisRateLimiter`` fleet's shared rate grows per second."""
+RATE_STEP: Final = 0.02
+"""Additive growth of the learned rate: this fraction of the rate set at the last
+episode, per second without a 429 (0.9 x the limit is back at the limit in 5 s)."""
+SLOW_START_DOUBLING: Final = 0.25
+"""Seconds in which the rate learned from a session's first 429 doubles until the next."""
 RATE_MEMORY: Final = 60.0
 """Seconds without a 429 after which the learned rate is forgotten."""
 MIN_RATE: Final = 1.0
 """The lowest learned rate, in requests per second."""
 _EPISODE: Final = 1.0
-"""429s within this many seconds of a rate decrease belong to the same episode."""
+"""(``RedisRateLimiter``) 429s within this many seconds of a rate decrease are one episode."""
+_BUCKET: Final = 0.1
+"""Seconds per bucket of the delivered-rate window (ten buckets: the last second)."""
+_BUCKETS: Final = 10
+_MIN_SPAN: Final = 0.1
+"""Shortest time a delivered rate is measured over: a burst answered at once is
+counted as if spread over this long."""
 
 
 @runtime_checkable
@@ -104,14 +121,20 @@ class PacingState:
 
     cap: float | None = None
     """The user's explicit limit (``rate_limit=``), never exceeded."""
-    max_pause: float = 3600.0
-    """Longest pause one response can impose (a larger advice is clipped)."""
+    max_pause: float = DEFAULT_MAX_RATE_LIMIT_WAIT
+    """Longest pause one response may impose; longer advice is refused (ignored)."""
     rate: float | None = None
     """The learned rate, or ``None`` before any 429."""
+    slow_start: bool = False
+    """Whether the learned rate doubles (after the first 429) or grows additively."""
+    step: float = 0.0
+    """Requests per second the rate grows by each second (additive increase)."""
     next_slot: float = 0.0
     """Earliest start of the next request at the current rate (spacing)."""
     paused_until: float = 0.0
     """No request starts before this (a 429's advice)."""
+    epoch: int = 0
+    """Bumped when a pause or a lower rate makes slots booked earlier wrong."""
     window_end: float = 0.0
     """When the server's current window resets, per ``x-ratelimit-reset``."""
     allowance: int | None = None
@@ -122,16 +145,16 @@ class PacingState:
     """The longest ``x-ratelimit-reset`` seen: an estimate of the window's length."""
     in_flight: int = 0
     """Requests started and not yet observed."""
+    episode_left: int = 0
+    """Answers still due to requests in flight at the last rate decrease (their 429s
+    belong to that episode)."""
     last_throttle: float = -math.inf
     last_growth: float = 0.0
-    second_start: float = -math.inf
-    """Start of the current one-second bucket of successes (none yet: minus infinity)."""
-    successes_now: int = 0
-    """Successes in the current bucket."""
-    successes_before: int = 0
-    """Successes in the bucket before it (0 if that was not the one just before)."""
     first_success: float | None = None
-    """When the first success was seen: a rate is measured over a second at least."""
+    bucket: int = -(2**62)
+    """Index of the current ``_BUCKET``-second bucket of successes."""
+    counts: list[int] = field(default_factory=lambda: [0] * _BUCKETS)
+    """Successes per bucket over the last second (a ring)."""
 
     def effective_rate(self) -> float | None:
         """The rate requests are spaced at now: the smaller of the learned rate and the cap."""
@@ -142,9 +165,13 @@ class PacingState:
     def delay(self, now: float) -> float:
         """Seconds until a request may start (0 or less: now). Changes nothing."""
         start = max(self.paused_until, self.next_slot if self.effective_rate() else 0.0)
-        if self.allowance is not None and self.allowance <= 0 and now < self.window_end:
+        if self.window_closed(now):
             start = max(start, self.window_end)
         return start - now
+
+    def window_closed(self, now: float) -> bool:
+        """Whether the server's window is used up until ``window_end``."""
+        return self.allowance is not None and self.allowance <= 0 and now < self.window_end
 
     def take(self, now: float) -> None:
         """Start a request now: use a slot, and one of the window's allowance."""
@@ -162,6 +189,11 @@ class PacingState:
                 self.allowance -= 1
         self.in_flight += 1
 
+    def release(self) -> None:
+        """A slot taken by ``take()`` went unused: no ``observe()`` will come for it."""
+        if self.in_flight > 0:
+            self.in_flight -= 1
+
     def observe(
         self,
         status: int | None,
@@ -176,74 +208,87 @@ class PacingState:
         """
         if self.in_flight > 0:
             self.in_flight -= 1
+        in_episode = self.episode_left > 0  # sent before the last rate decrease
+        if in_episode:
+            self.episode_left -= 1
         if status is None or headers is None:
             return
         if 200 <= status < 300:
-            if self.rate is None and now - self.second_start < 1.0:
-                self.successes_now += 1  # what _succeeded() does then, without the call
-            else:
-                self._succeeded(now)
+            self._succeeded(now)
         reset_value = headers.get("x-ratelimit-reset")
         if reset_value is not None:
             self._window(headers, parse_retry_after(reset_value, now=wall()), now)
         if status == 429:
-            self._throttled(now, retry_after_from(status, headers, now=wall()))
+            self._throttled(now, retry_after_from(status, headers, now=wall()), in_episode)
 
     def _window(self, headers: Mapping[str, str], reset: float | None, now: float) -> None:
         remaining = _header_int(headers, "x-ratelimit-remaining")
         limit = _header_int(headers, "x-ratelimit-limit")
         if limit is not None:
             self.limit = limit
-        if reset is not None and remaining is not None:
-            reset = min(reset, self.max_pause)
+        if reset is not None and remaining is not None and reset <= self.max_pause:
             self.window_length = max(self.window_length, reset)
             self.window_end = now + reset
             self.allowance = max(0, remaining - self.in_flight)
 
     def _succeeded(self, now: float) -> None:
-        # Two one-second buckets: enough to tell what was accepted lately, O(1).
-        if now - self.second_start >= 1.0:
-            recent = now - self.second_start < 2.0
-            self.successes_before = self.successes_now if recent else 0
-            self.successes_now = 0
-            self.second_start = now
-        self.successes_now += 1
+        bucket = int(now // _BUCKET)
+        if bucket != self.bucket:
+            self._rotate(bucket)
+        self.counts[bucket % _BUCKETS] += 1
         if self.first_success is None:
             self.first_success = now
-        if self.rate is not None:
-            if now - self.last_throttle > RATE_MEMORY:
-                self.rate = None  # a long quiet: forget, the limit may have been raised
-            elif now > self.last_growth:
-                self.rate *= 1.0 + RATE_INCREASE * min(now - self.last_growth, 1.0)
-                self.last_growth = now
-
-    def accepted_rate(self, now: float) -> float:
-        """Successes per second lately, from the two buckets (a burst counts over >= 50 ms)."""
-        into = now - self.second_start
-        if into >= 2.0:
-            return 0.0
-        if into >= 1.0:
-            return float(self.successes_now)
-        # The current bucket, plus the part of the previous one still within the last second.
-        count = self.successes_now + self.successes_before * (1.0 - into)
-        span = into if self.successes_before == 0 else 1.0
-        return count / max(0.05, span)
-
-    def _throttled(self, now: float, advice: float | None) -> None:
-        pause = min(DEFAULT_RATE_LIMIT_PAUSE if advice is None else advice, self.max_pause)
-        self.paused_until = max(self.paused_until, now + pause)
-        if now - self.last_throttle < _EPISODE:
-            return  # the rest of a burst that was already answered for
-        if self.rate is None and (self.first_success is None or now - self.first_success < 1.0):
-            # Less than a second of successes says nothing about a rate (a few
-            # answers during start-up would pace the session far too slowly): pause only.
+        rate = self.rate
+        if rate is None:
             return
-        accepted = self.accepted_rate(now)
-        current = accepted if self.rate is None else min(self.rate, accepted)
-        self.rate = max(MIN_RATE, current * BETA)
+        if now - self.last_throttle > RATE_MEMORY:
+            self.rate = None  # a long quiet: forget, the limit may have been raised
+        elif now > self.last_growth:
+            elapsed = min(now - self.last_growth, 1.0)
+            if self.slow_start:
+                self.rate = rate * 2.0 ** (elapsed / SLOW_START_DOUBLING)
+            else:
+                self.rate = rate + self.step * elapsed
+            self.last_growth = now
+
+    def _rotate(self, bucket: int) -> None:
+        """Move the ring to ``bucket``, emptying the buckets skipped over."""
+        for skipped in range(max(self.bucket + 1, bucket - _BUCKETS + 1), bucket + 1):
+            self.counts[skipped % _BUCKETS] = 0
+        self.bucket = bucket
+
+    def delivered_rate(self, now: float) -> float:
+        """Successes per second over the last second (or since the first, at least 0.1 s)."""
+        bucket = int(now // _BUCKET)
+        if bucket != self.bucket:
+            self._rotate(bucket)
+        if self.first_success is None:
+            return 0.0
+        counted_from = max((bucket - _BUCKETS + 1) * _BUCKET, self.first_success)
+        return sum(self.counts) / max(_MIN_SPAN, now - counted_from)
+
+    def _throttled(self, now: float, advice: float | None, in_episode: bool) -> None:
+        if advice is not None and advice <= self.max_pause and now + advice > self.paused_until:
+            self.paused_until = now + advice
+            self.epoch += 1
+        if in_episode:
+            return  # a request sent before the last decrease: answered for already
+        if self.rate is None and self.first_success is None:
+            return  # nothing delivered yet says nothing about a rate: advice only
+        delivered = max(MIN_RATE, self.delivered_rate(now))
+        if self.rate is None:
+            self.rate = delivered
+            self.slow_start = True
+        else:
+            self.rate = max(MIN_RATE, BETA * min(self.rate, delivered))
+            self.slow_start = False
+        self.step = self.rate * RATE_STEP
+        self.episode_left = self.in_flight
         self.last_throttle = now
         self.last_growth = now
-        self.next_slot = max(self.next_slot, self.paused_until)
+        # Slots booked at the old rate are given up and booked again at the new one.
+        self.next_slot = max(self.paused_until, now + 1.0 / self.rate)
+        self.epoch += 1
 
 
 class AdaptiveRateLimiter:
@@ -252,6 +297,9 @@ class AdaptiveRateLimiter:
     Args:
         rate_limit: an explicit cap in requests per second (``None``: only what
             the server's 429s and ``x-ratelimit-*`` headers teach).
+        max_pause: the longest pause one answer's advice may impose, in seconds;
+            longer advice is refused (a ``TelnyxSession`` passes its
+            ``max_rate_limit_wait``).
         clock: a monotonic clock in seconds (tests pass a fake one).
         sleep: the coroutine used to wait (tests pass a fake one).
 
@@ -264,13 +312,16 @@ class AdaptiveRateLimiter:
         self,
         rate_limit: float | None = None,
         *,
+        max_pause: float = DEFAULT_MAX_RATE_LIMIT_WAIT,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         if rate_limit is not None and not rate_limit > 0:
             raise ValueError(f"rate_limit must be > 0 requests per second, got {rate_limit!r}")
-        self.state = PacingState(cap=rate_limit)
+        if not max_pause >= 0:
+            raise ValueError(f"max_pause must be >= 0 seconds, got {max_pause!r}")
+        self.state = PacingState(cap=rate_limit, max_pause=max_pause)
         self._clock = clock
         self._wall = wall_clock
         self._sleep = sleep
@@ -280,28 +331,31 @@ class AdaptiveRateLimiter:
         if self.take_now():
             return 0.0
         state, clock = self.state, self._clock
+        give_up_at = clock() + max_wait
         while True:
             now = clock()
             wait = state.delay(now)
             if wait <= 0.0:
                 state.take(now)
                 return 0.0
-            if wait > max_wait:
+            if now + wait > give_up_at:
                 return wait
-            if state.paused_until <= now and not (
-                state.allowance is not None and state.allowance <= 0 and now < state.window_end
-            ):
-                # Only spacing holds us back: book the slot now, so that waiting
-                # tasks line up one per slot instead of all waking together.
-                state.take(now + wait)
-                try:
-                    await self._sleep(wait)
-                except BaseException:
-                    state.in_flight = max(0, state.in_flight - 1)  # no observe() will come
-                    raise
+            if state.paused_until > now or state.window_closed(now):
+                await self._sleep(wait)
+                continue
+            # Only spacing holds us back: book the slot now, so that waiting tasks
+            # line up one per slot instead of all waking together.
+            epoch = state.epoch
+            state.take(now + wait)
+            try:
+                await self._sleep(wait)
+            except BaseException:
+                state.release()  # no observe() will come
+                raise
+            if state.epoch == epoch:
                 return 0.0
-            await self._sleep(wait)
-            max_wait -= wait
+            # A pause or a lower rate came while this slot was coming: book again.
+            state.release()
 
     def take_now(self) -> bool:
         """Take a slot at once if nothing paces the session; ``False``: ``acquire()`` must wait.

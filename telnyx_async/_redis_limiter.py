@@ -213,18 +213,19 @@ class RedisRateLimiter:
         if status is None or headers is None:
             return
         throttled = status == 429
+        longest = self._local.state.max_pause  # longer advice is refused, not obeyed
         if throttled:
             advice = retry_after_from(status, headers, now=time.time())
-            pause = DEFAULT_RATE_LIMIT_PAUSE if advice is None else advice
+            plausible = advice is not None and advice <= longest
+            pause = advice if advice is not None and plausible else DEFAULT_RATE_LIMIT_PAUSE
         elif headers.get("x-ratelimit-remaining", "").strip() == "0":
             reset = headers.get("x-ratelimit-reset")
             advice = None if reset is None else parse_retry_after(reset, now=time.time())
-            if advice is None or advice <= 0.0:
+            if advice is None or not 0.0 < advice <= longest:
                 return
             pause = advice
         else:
             return
-        pause = min(pause, self._local.state.max_pause)
         if not self._may_try():
             return
         pause_left = _number(await self._call(self._observe_args(pause, throttled), observe=True))

@@ -30,17 +30,26 @@ from ._config import (
     configure_logging,
 )
 from ._connections import Connections
+from ._decide import (
+    CallState,
+    Decision,
+    Raise,
+    Resend,
+    Retry,
+    ThrottleStreak,
+    advised,
+    deadline_error,
+    decide,
+)
 from ._errors import (
     APIConnectionError,
-    APIStatusError,
     APITimeoutError,
     RateLimitError,
     TelnyxError,
-    TLSError,
 )
 from ._pacing import AdaptiveRateLimiter, RateLimiter
 from ._protocol import RawResponse, request_headers, status_error
-from ._retry import RetryPolicy, retry_after_from
+from ._retry import RetryPolicy
 from ._stats import SessionStats
 from ._text import SecretStrings, safe_text
 from ._transport import SSLSetting, Transport, url_path
@@ -176,13 +185,16 @@ class TelnyxSession:
         self._limiter: RateLimiter = (
             rate_limiter
             if rate_limiter is not None
-            else AdaptiveRateLimiter(rate_limit, clock=_clock, sleep=_sleep)
+            else AdaptiveRateLimiter(
+                rate_limit, max_pause=max_rate_limit_wait, clock=_clock, sleep=_sleep
+            )
         )
         # The default limiter is also called without coroutines on the hot path
         # (a subclass may override acquire/observe: it gets the protocol's calls).
         self._local_limiter = self._limiter if type(self._limiter) is AdaptiveRateLimiter else None
         self._max_rate_limit_wait = max_rate_limit_wait
         self._budget = retry_budget if retry_budget is not None else RetryBudget()
+        self._streak = ThrottleStreak()
         # Where it was made, for the unclosed-session warning: only under
         # `python -X dev` (tracemalloc gives it too, through the warning's source).
         self._created_at = (
@@ -257,43 +269,44 @@ class TelnyxSession:
         except TimeoutError as exc:
             if isinstance(exc, APITimeoutError) or not scope.expired():
                 raise
-            raise self._deadline_error(url, tally[0]) from None
+            raise self._finish(deadline_error(self._request(url)), url, tally[0]) from None
 
     async def _attempts(
         self, url: str, deadline_at: float | None, tally: list[int] | None
     ) -> RawResponse:
-        transport, policy, limiter = self._transport, self._policy, self._limiter
-        local = self._local_limiter
-        clock, budget = self._clock, self._budget
-        attempts = retries = 0
+        """The loop: hold for the floor, acquire, send, observe, decide, sleep."""
+        transport, limiter, local = self._transport, self._limiter, self._local_limiter
+        clock, streak = self._clock, self._streak
+        call = CallState()
         debug = logger.isEnabledFor(logging.DEBUG)
-        sent_at = 0.0
-        paced = 0.0  # seconds this call has waited on the rate limit
-        throttled: APIStatusError | None = None  # the last 429, raised if pacing gives up
+        log_from = 0.0
         while True:
-            allowed = self._max_rate_limit_wait - paced
-            if deadline_at is not None:
-                left = deadline_at - asyncio.get_running_loop().time()
-                if left <= 0.0:
-                    # Checked, not only left to the timeout scope: a cancellation that
-                    # aiohttp's own attempt timeout consumed at the same instant is lost.
-                    raise self._deadline_error(url, attempts)
-                allowed = min(allowed, left)
+            if deadline_at is not None and deadline_at <= asyncio.get_running_loop().time():
+                # Checked, not only left to the timeout scope: a cancellation that
+                # aiohttp's own attempt timeout consumed at the same instant is lost.
+                raise self._finish(deadline_error(self._request(url)), url, call.attempts)
+            if streak.since is not None:
+                hold = streak.hold(clock())
+                if hold > 0.0:
+                    if hold > self._allowed(call, deadline_at):
+                        raise self._gave_up(call, hold, url)
+                    await self._sleep(hold)
+                    if call.throttled_since is None:
+                        call.paced += hold
+                    continue
             if local is None or not local.take_now():
                 before = clock()
-                need = await limiter.acquire(max_wait=max(0.0, allowed))
+                need = await limiter.acquire(max_wait=max(0.0, self._allowed(call, deadline_at)))
                 if need > 0.0:
-                    error = throttled or RateLimitError(
-                        "the session is pacing for the API's rate limit", status=429
-                    )
-                    error.caller_bound = True  # this call's limits, not the API's answer
-                    raise self._finish(_advised(error, need, "this call may wait"), url, attempts)
-                paced += clock() - before
-            attempts += 1
+                    raise self._gave_up(call, need, url)
+                if call.throttled_since is None:
+                    call.paced += clock() - before
+            call.attempts += 1
             if tally is not None:
-                tally[0] = attempts
+                tally[0] = call.attempts
+            call.sent_epoch = streak.epoch
             if debug:
-                sent_at = time.perf_counter()
+                log_from = time.perf_counter()
             try:
                 status, headers, body = await transport.get(
                     url, timeout=None if deadline_at is None else self._attempt_timeout(deadline_at)
@@ -302,19 +315,9 @@ class TelnyxSession:
                 await limiter.observe(None, None)
                 self._connection_errors += 1
                 if debug:
-                    self._log_attempt(url, attempts, None, None, sent_at, exc)
-                if (
-                    retries >= policy.max_retries
-                    or isinstance(exc, TLSError)  # fails the same way every time
-                    or not self._may_retry(exc)
-                ):
-                    raise self._finish(exc, url, attempts) from exc.__cause__
-                delay = policy.delay(retries)
-                reason: object = exc
-                if deadline_at is not None and (
-                    delay >= deadline_at - asyncio.get_running_loop().time()
-                ):
-                    raise self._deadline_error(url, attempts) from exc
+                    self._log_attempt(url, call.attempts, None, None, log_from, exc)
+                decision = self._decide(None, None, exc, call, url, deadline_at)
+                cause: object = exc
             except BaseException:
                 await limiter.observe(None, None)
                 raise
@@ -325,56 +328,98 @@ class TelnyxSession:
                     local.record(status, headers)
                 self._responses[status] += 1
                 if debug:
-                    self._log_attempt(url, attempts, status, headers, sent_at, None)
+                    self._log_attempt(url, call.attempts, status, headers, log_from, None)
                 if 200 <= status < 300:
-                    budget.on_success()
+                    if streak.since is not None:
+                        streak.ended()
+                    self._budget.on_success()
                     return status, headers, body
-                error = status_error(status, headers, body, secrets=self._secrets)
-                advice = retry_after_from(status, headers, now=time.time())
-                error.retry_after = advice
                 if status == 429:
-                    # The limiter now pauses every request of the session; this
-                    # one waits its turn without using up a retry.
                     self._rate_limited += 1
-                    throttled = error
-                    continue
-                if retries >= policy.max_retries or not policy.retries_status(status):
-                    raise self._finish(error, url, attempts)
-                if advice is not None and advice > policy.max_retry_after:
-                    raise self._finish(
-                        _advised(error, advice, "the session waits (max_retry_after)"),
-                        url,
-                        attempts,
-                    )
-                if not self._may_retry(error):
-                    raise self._finish(error, url, attempts)
-                delay = policy.delay(retries, retry_after=advice)
-                reason = f"HTTP {status}"
-                if deadline_at is not None and (
-                    delay > deadline_at - asyncio.get_running_loop().time()
-                ):
-                    error.caller_bound = True
-                    raise self._finish(_advised(error, delay, "the call's deadline"), url, attempts)
-            retries += 1
-            self._retries += 1
+                error = status_error(status, headers, body, secrets=self._secrets)
+                decision = self._decide(status, headers, error, call, url, deadline_at)
+                cause = f"HTTP {status}"
+            if isinstance(decision, Raise):
+                if decision.reason == "retry budget":
+                    self._budget_refusals += 1
+                failure = self._finish(decision.error, url, call.attempts)
+                if not isinstance(cause, APIConnectionError):
+                    raise failure
+                raise failure from (cause.__cause__ if failure is cause else cause)
+            if isinstance(decision, Retry):
+                call.retries += 1
+                self._retries += 1
             if debug:
-                path = safe_text(url_path(url), self._secrets)
-                logger.debug(
-                    "retry %d of %d for GET %s in %.3fs after %s",
-                    retries,
-                    policy.max_retries,
-                    path,
-                    delay,
-                    reason,
-                    extra={
-                        "http_method": "GET",
-                        "http_path": path,
-                        "attempt": attempts,
-                        "retry_delay": delay,
-                        "retry_reason": str(reason),
-                    },
-                )
-            await self._sleep(delay)
+                self._log_wait(url, call, decision, cause)
+            await self._sleep(decision.delay)
+
+    def _decide(
+        self,
+        status: int | None,
+        headers: Mapping[str, str] | None,
+        error: TelnyxError,
+        call: CallState,
+        url: str,
+        deadline_at: float | None,
+    ) -> Decision:
+        """``decide()`` with the session's policy, budget, bounds and clocks."""
+        return decide(
+            status,
+            headers,
+            error,
+            call,
+            self._streak,
+            policy=self._policy,
+            budget=self._budget,
+            max_rate_limit_wait=self._max_rate_limit_wait,
+            deadline_left=(
+                None if deadline_at is None else deadline_at - asyncio.get_running_loop().time()
+            ),
+            now=self._clock(),
+            wall=time.time(),
+            request=self._request(url),
+        )
+
+    def _allowed(self, call: CallState, deadline_at: float | None) -> float:
+        """Seconds this call may still wait on the rate limit, its deadline included."""
+        allowed = call.rate_limit_left(self._streak, self._max_rate_limit_wait, self._clock())
+        if deadline_at is None:
+            return allowed
+        return min(allowed, deadline_at - asyncio.get_running_loop().time())
+
+    def _gave_up(self, call: CallState, need: float, url: str) -> TelnyxError:
+        """The error of a call whose next wait on the rate limit is longer than it may wait."""
+        error = call.last_throttle or RateLimitError(
+            "the session is pacing for the API's rate limit", status=429
+        )
+        error.caller_bound = True  # this call's limits, not the API's answer
+        return self._finish(advised(error, need, "this call may wait"), url, call.attempts)
+
+    def _log_wait(self, url: str, call: CallState, decision: Retry | Resend, cause: object) -> None:
+        """One DEBUG record per retry or 429 resend, its fields also as ``extra`` attributes."""
+        path = safe_text(url_path(url), self._secrets)
+        if isinstance(decision, Retry):
+            what = f"retry {call.retries} of {self._policy.max_retries}"
+        else:
+            what = "resend (rate limited)"
+        logger.debug(
+            "%s for GET %s in %.3fs after %s",
+            what,
+            path,
+            decision.delay,
+            cause,
+            extra={
+                "http_method": "GET",
+                "http_path": path,
+                "attempt": call.attempts,
+                "retry_delay": decision.delay,
+                "retry_reason": str(cause),
+            },
+        )
+
+    def _request(self, url: str) -> str:
+        """``"GET /path"`` for messages: the path only, never a secret."""
+        return f"GET {safe_text(url_path(url), self._secrets)}"
 
     def _log_attempt(
         self,
@@ -409,32 +454,14 @@ class TelnyxSession:
             },
         )
 
-    def _deadline_error(self, url: str, attempts: int) -> APITimeoutError:
-        error = APITimeoutError(
-            f"GET {safe_text(url_path(url), self._secrets)} did not complete within its deadline"
-        )
-        error.caller_bound = True
-        return self._finish(error, url, attempts)
-
     def _attempt_timeout(self, deadline_at: float | None) -> float | None:
         if deadline_at is None:
             return None
         left = deadline_at - asyncio.get_running_loop().time()
         return left if left < self._transport.timeout else None
 
-    def _may_retry(self, error: TelnyxError) -> bool:
-        if self._budget.try_spend(now=self._clock()):
-            return True
-        self._budget_refusals += 1
-        error.args = (
-            f"{error.args[0]}; not retried: the session's retry budget is spent "
-            "(too many failures recently)",
-            *error.args[1:],
-        )
-        return False
-
     def _finish(self, error: E, url: str, attempts: int) -> E:
-        error.request = f"GET {safe_text(url_path(url), self._secrets)}"
+        error.request = self._request(url)
         error.attempts = attempts
         return error
 
@@ -475,14 +502,3 @@ class TelnyxSession:
 def _secrets_of(key: str, base_url: str) -> SecretStrings:
     """What must never appear in a message: the key, and any password in the base URL."""
     return SecretStrings(key, URL(base_url).password or "")
-
-
-def _advised(
-    error: APIStatusError, wait: float, limit: str = "this session waits"
-) -> APIStatusError:
-    """The error, its message saying the wait needed and why it was not waited."""
-    error.args = (
-        f"{error.args[0]}; the next attempt could start in {wait:.3g}s, later than {limit}",
-        *error.args[1:],
-    )
-    return error

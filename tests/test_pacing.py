@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -38,18 +39,63 @@ def test_remaining_zero_waits_for_the_window_and_the_limit_refills_it() -> None:
     assert state.delay(0.7) > 0.0  # the fourth waits for the next (estimated) window
 
 
-def test_the_rate_drops_on_a_429_and_grows_back_on_success() -> None:
-    """AIMD: 0.9 x what was accepted over the last second, then +5% a second."""
+def test_the_first_429_learns_the_delivered_rate_then_slow_starts() -> None:
+    """100 successes in 1 s, then a 429: 100/s, doubling every 0.25 s until the next 429."""
     state = PacingState()
     for i in range(100):
         state.take(i / 100)
         state.observe(200, {}, i / 100, wall=lambda: WALL)
     state.observe(429, {}, 1.0, wall=lambda: WALL)
     assert state.rate is not None
-    assert 85 <= state.rate <= 95
+    assert 95 <= state.rate <= 105
+    learned = state.rate
+    state.observe(200, {}, 1.25, wall=lambda: WALL)
+    assert state.rate == pytest.approx(2 * learned)
+
+
+def test_a_later_episode_drops_to_0_9_of_delivered_then_grows_additively() -> None:
+    """The second episode: 0.9 x what was delivered, then +2% of that rate per second."""
+    state = PacingState()
+    now = 0.0
+    for _ in range(100):
+        state.take(now)
+        state.observe(200, {}, now, wall=lambda: WALL)
+        now += 0.01
+    state.observe(429, {}, now, wall=lambda: WALL)
+    for _ in range(100):  # one more second at 100/s, the rate doubling meanwhile
+        now += 0.01
+        state.take(now)
+        state.observe(200, {}, now, wall=lambda: WALL)
+    state.take(now)
+    state.observe(429, {}, now, wall=lambda: WALL)
+    assert state.rate == pytest.approx(90, rel=0.03)
+    assert not state.slow_start
     dropped = state.rate
-    state.observe(200, {}, 2.0, wall=lambda: WALL)
-    assert state.rate > dropped
+    assert dropped is not None
+    state.observe(200, {}, now + 1.0, wall=lambda: WALL)
+    assert state.rate == pytest.approx(dropped * 1.02)
+    state.observe(200, {}, now + 2.0, wall=lambda: WALL)
+    assert state.rate == pytest.approx(dropped * 1.04)  # additive: the same step again
+
+
+def test_429s_of_requests_already_in_flight_belong_to_the_episode() -> None:
+    """Ten requests in flight when the rate drops: their 429s drop it no further."""
+    state = PacingState()
+    for i in range(100):
+        state.take(i / 100)
+        state.observe(200, {}, i / 100, wall=lambda: WALL)
+    for _ in range(11):
+        state.take(1.0)
+    state.observe(429, {}, 1.0, wall=lambda: WALL)
+    learned = state.rate
+    for _ in range(10):
+        state.observe(429, {}, 1.001, wall=lambda: WALL)
+    assert state.rate == learned
+    state.take(1.01)
+    state.observe(429, {}, 1.02, wall=lambda: WALL)  # sent after the drop: a new episode
+    assert state.rate is not None
+    assert learned is not None
+    assert state.rate < learned
 
 
 def test_the_cap_is_never_exceeded() -> None:
@@ -153,12 +199,21 @@ def test_an_outage_spends_the_budget_then_only_the_floor() -> None:
     assert sum(budget.try_spend(now=3.0) for _ in range(100)) == 2
 
 
-def test_a_429_during_start_up_pauses_but_learns_no_rate() -> None:
-    """Two successes in 0.1 s say nothing about the server's rate: pause, don't throttle."""
+def test_a_429_during_start_up_learns_a_rate_over_a_tenth_of_a_second_at_least() -> None:
+    """Two successes at once, then a 429: counted over 0.1 s (20/s), not over no time."""
     state = PacingState()
-    for t in (0.0, 0.1):
+    for t in (0.0, 0.001):
         state.take(t)
         state.observe(200, {}, t, wall=lambda: WALL)
-    state.observe(429, {"Retry-After": "0.2"}, 0.1, wall=lambda: WALL)
+    state.observe(429, {"Retry-After": "0.2"}, 0.001, wall=lambda: WALL)
+    assert state.rate == pytest.approx(20.0)
+    assert abs(state.delay(0.001) - 0.2) < 1e-9
+
+
+def test_a_429_before_any_success_learns_no_rate() -> None:
+    """Nothing delivered yet says nothing about a rate: the advice only."""
+    state = PacingState()
+    state.take(0.0)
+    state.observe(429, {"Retry-After": "0.5"}, 0.0, wall=lambda: WALL)
     assert state.rate is None
-    assert abs(state.delay(0.1) - 0.2) < 1e-9
+    assert state.delay(0.0) == 0.5
