@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import telnyx_async
-from telnyx_async import Connection, InternalServerError, TelnyxSession
+from telnyx_async import Connection, InternalServerError, RateLimitError, TelnyxSession
+from telnyx_async._decide import max_throttled_requests
 from telnyx_async.testing import FakeTelnyx, Faults
 
 
@@ -44,6 +45,8 @@ class Scenario:
     min_throughput_ratio: float | None = None
     max_amplification: float | None = None
     max_elapsed: float | None = None
+    max_requests: int | None = None
+    """The most requests the server may see in all (the storm rows)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,10 +104,20 @@ class Outcome:
             bad.append(f"amplification {self.amplification:.2f} (max {s.max_amplification})")
         if s.max_elapsed is not None and self.elapsed > s.max_elapsed:
             bad.append(f"took {self.elapsed:.2f}s (max {s.max_elapsed}s)")
+        if s.max_requests is not None and self.requests > s.max_requests:
+            bad.append(f"{self.requests} requests (max {s.max_requests})")
         if self.leftover_tasks:
             bad.append(f"{self.leftover_tasks} tasks left behind")
         return bad
 
+
+STORM_WAIT = 5.0
+"""max_rate_limit_wait of the storm rows (60 s by default: ``--full`` runs them so)."""
+STORMS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("Retry-After: 0", {"retry_after": 0.0}),
+    ("x-ratelimit-reset: 0", {"retry_after": None, "rate_limit_reset": 0.0}),
+    ("no advice", {"retry_after": None}),
+)
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
@@ -161,6 +174,50 @@ SCENARIOS: tuple[Scenario, ...] = (
         ids=1000,
         faults=Faults(hang_rate=0.05, hang=2.0),
         session={"timeout": 0.2, "max_retries": 5},
+    ),
+    Scenario(
+        name="leaky bucket 50/s burst 10, no headers, concurrency 50",
+        ids=1000,
+        faults=Faults(leaky_bucket=(50.0, 10)),
+        concurrency=50,
+        limit_rps=50,
+        max_429_share=0.03,
+        min_throughput_ratio=0.9,
+    ),
+    Scenario(
+        name="leaky bucket 200/s burst 20, no headers, concurrency 50",
+        ids=2000,
+        faults=Faults(leaky_bucket=(200.0, 20)),
+        concurrency=50,
+        limit_rps=200,
+        max_429_share=0.03,
+        min_throughput_ratio=0.9,
+    ),
+    *(
+        Scenario(
+            name=f"always 429 with {advice}, 1 id (get), max_rate_limit_wait 5",
+            ids=1,
+            faults=Faults(rate_limit_rate=1.0, **faults),
+            session={"max_rate_limit_wait": STORM_WAIT},
+            all_fail=RateLimitError,
+            max_requests=max_throttled_requests(STORM_WAIT),
+            max_elapsed=STORM_WAIT + 1.0,
+        )
+        for advice, faults in STORMS
+    ),
+    *(
+        Scenario(
+            name=f"always 429 with {advice}, 1,000 ids, max_rate_limit_wait 5",
+            ids=1000,
+            faults=Faults(rate_limit_rate=1.0, **faults),
+            session={"max_rate_limit_wait": STORM_WAIT},
+            all_fail=RateLimitError,
+            # The first burst (one per worker), once more at the first strike's
+            # zero floor, then the floor's probes: never one per id.
+            max_requests=2 * 50 + max_throttled_requests(STORM_WAIT) + 2,
+            max_elapsed=STORM_WAIT + 2.0,
+        )
+        for advice, faults in STORMS
     ),
     Scenario(
         name="deadline 1.0 vs 503 + Retry-After: 5",

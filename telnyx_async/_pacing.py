@@ -44,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Protocol, runtime_checkable
@@ -55,9 +56,9 @@ BETA: Final = 0.9
 """Factor applied to the delivered rate on a throttling episode."""
 RATE_INCREASE: Final = 0.05
 """Fraction by which a ``RedisRateLimiter`` fleet's shared rate grows per second."""
-RATE_STEP: Final = 0.02
-"""Additive growth of the learned rate: this fraction of the rate set at the last
-episode, per second without a 429 (0.9 x the limit is back at the limit in 5 s)."""
+RECOVERY: Final = 1.5
+"""Seconds the learned rate takes to climb back from ``BETA`` x the measured limit
+to the limit itself (CUBIC's ``K``); it then probes beyond it, slowly at first."""
 SLOW_START_DOUBLING: Final = 0.25
 """Seconds in which the rate learned from a session's first 429 doubles until the next."""
 RATE_MEMORY: Final = 60.0
@@ -66,9 +67,20 @@ MIN_RATE: Final = 1.0
 """The lowest learned rate, in requests per second."""
 _EPISODE: Final = 1.0
 """(``RedisRateLimiter``) 429s within this many seconds of a rate decrease are one episode."""
+INITIAL_WINDOW: Final = 4.0
+"""Requests a new session keeps in flight before any answer (TCP's initial window):
+the first burst a limiter may refuse is this large, not the whole concurrency."""
+WINDOW_GROWTH: Final = 0.5
+"""Growth of the start-up window per success (x1.5 per round trip)."""
+MAX_WINDOW: Final = 256.0
+"""Past this many, the start-up window is dropped: it no longer bounds anything."""
+BOOK_AHEAD: Final = 0.25
+"""Seconds ahead a waiting request books its slot at the learned rate."""
 _BUCKET: Final = 0.1
 """Seconds per bucket of the delivered-rate window (ten buckets: the last second)."""
 _BUCKETS: Final = 10
+_UNKNOWN_WAIT: Final = 1e-3
+"""Added to a wait ``acquire()`` cannot know (no answer came to free the window)."""
 _MIN_SPAN: Final = 0.1
 """Shortest time a delivered rate is measured over: a burst answered at once is
 counted as if spread over this long."""
@@ -127,8 +139,10 @@ class PacingState:
     """The learned rate, or ``None`` before any 429."""
     slow_start: bool = False
     """Whether the learned rate doubles (after the first 429) or grows additively."""
-    step: float = 0.0
-    """Requests per second the rate grows by each second (additive increase)."""
+    plateau: float = 0.0
+    """The limit measured at the last episode: the rate climbs back to it, then past it."""
+    dropped_to: float = 0.0
+    """The rate set at the last episode."""
     next_slot: float = 0.0
     """Earliest start of the next request at the current rate (spacing)."""
     paused_until: float = 0.0
@@ -145,9 +159,16 @@ class PacingState:
     """The longest ``x-ratelimit-reset`` seen: an estimate of the window's length."""
     in_flight: int = 0
     """Requests started and not yet observed."""
+    booked: int = 0
+    """Slots taken by requests that wait for them (not sent yet)."""
+    window: float | None = INITIAL_WINDOW
+    """Most requests in flight until the first 429 (slow start), or ``None``."""
     episode_left: int = 0
     """Answers still due to requests in flight at the last rate decrease (their 429s
     belong to that episode)."""
+    tested: bool = False
+    """Whether a request succeeded since the rate was last set (a 429 before one
+    says the limit is still shut, not that the rate is too high)."""
     last_throttle: float = -math.inf
     last_growth: float = 0.0
     first_success: float | None = None
@@ -169,12 +190,34 @@ class PacingState:
             start = max(start, self.window_end)
         return start - now
 
+    def window_full(self) -> bool:
+        """Whether the start-up window holds back new requests until an answer comes."""
+        return self.window is not None and self.in_flight + self.booked >= self.window
+
     def window_closed(self, now: float) -> bool:
         """Whether the server's window is used up until ``window_end``."""
         return self.allowance is not None and self.allowance <= 0 and now < self.window_end
 
     def take(self, now: float) -> None:
         """Start a request now: use a slot, and one of the window's allowance."""
+        self._use_slot(now)
+        self.in_flight += 1
+
+    def book(self, at: float) -> None:
+        """Take the slot at ``at`` for a request that waits for it (then ``send``/``unbook``)."""
+        self._use_slot(at)
+        self.booked += 1
+
+    def send(self) -> None:
+        """A booked request is sent now."""
+        self.booked -= 1
+        self.in_flight += 1
+
+    def unbook(self) -> None:
+        """A booked slot goes unused (a pause or a lower rate came, or the waiter left)."""
+        self.booked -= 1
+
+    def _use_slot(self, now: float) -> None:
         rate = self.effective_rate()
         if rate:
             self.next_slot = max(self.next_slot, now) + 1.0 / rate
@@ -187,12 +230,6 @@ class PacingState:
                 self.window_end = max(now, self.window_end + self.window_length)
             if self.allowance is not None:
                 self.allowance -= 1
-        self.in_flight += 1
-
-    def release(self) -> None:
-        """A slot taken by ``take()`` went unused: no ``observe()`` will come for it."""
-        if self.in_flight > 0:
-            self.in_flight -= 1
 
     def observe(
         self,
@@ -215,6 +252,10 @@ class PacingState:
             return
         if 200 <= status < 300:
             self._succeeded(now)
+            if self.window is not None:
+                self.window += WINDOW_GROWTH
+                if self.window > MAX_WINDOW:
+                    self.window = None
         reset_value = headers.get("x-ratelimit-reset")
         if reset_value is not None:
             self._window(headers, parse_retry_after(reset_value, now=wall()), now)
@@ -238,6 +279,7 @@ class PacingState:
         self.counts[bucket % _BUCKETS] += 1
         if self.first_success is None:
             self.first_success = now
+        self.tested = True
         rate = self.rate
         if rate is None:
             return
@@ -248,7 +290,9 @@ class PacingState:
             if self.slow_start:
                 self.rate = rate * 2.0 ** (elapsed / SLOW_START_DOUBLING)
             else:
-                self.rate = rate + self.step * elapsed
+                # CUBIC's curve: concave up to the plateau, flat near it, then convex.
+                since = (min(now - self.last_throttle, RATE_MEMORY) - RECOVERY) / RECOVERY
+                self.rate = self.plateau + (self.plateau - self.dropped_to) * since**3
             self.last_growth = now
 
     def _rotate(self, bucket: int) -> None:
@@ -268,21 +312,27 @@ class PacingState:
         return sum(self.counts) / max(_MIN_SPAN, now - counted_from)
 
     def _throttled(self, now: float, advice: float | None, in_episode: bool) -> None:
+        self.window = None  # the limit is found: a rate paces from here on
         if advice is not None and advice <= self.max_pause and now + advice > self.paused_until:
             self.paused_until = now + advice
             self.epoch += 1
         if in_episode:
             return  # a request sent before the last decrease: answered for already
-        if self.rate is None and self.first_success is None:
-            return  # nothing delivered yet says nothing about a rate: advice only
-        delivered = max(MIN_RATE, self.delivered_rate(now))
+        if not self.tested:
+            # Nothing delivered since the rate was set (or ever): the limit is shut
+            # for now, which the advice and the session's floor answer, not the rate.
+            return
         if self.rate is None:
-            self.rate = delivered
+            # What came through at once, counted over a tenth of a second at least;
+            # slow start finds more, if any, and the next episode measures less.
+            self.rate = max(MIN_RATE, self.delivered_rate(now))
             self.slow_start = True
         else:
-            self.rate = max(MIN_RATE, BETA * min(self.rate, delivered))
+            self.plateau = max(MIN_RATE, min(self.rate, self.delivered_rate(now)))
+            self.rate = max(MIN_RATE, BETA * self.plateau)
             self.slow_start = False
-        self.step = self.rate * RATE_STEP
+        self.dropped_to = self.rate
+        self.tested = False
         self.episode_left = self.in_flight
         self.last_throttle = now
         self.last_growth = now
@@ -322,6 +372,7 @@ class AdaptiveRateLimiter:
         if not max_pause >= 0:
             raise ValueError(f"max_pause must be >= 0 seconds, got {max_pause!r}")
         self.state = PacingState(cap=rate_limit, max_pause=max_pause)
+        self._answer_waiters: deque[asyncio.Future[None]] = deque()
         self._clock = clock
         self._wall = wall_clock
         self._sleep = sleep
@@ -334,6 +385,10 @@ class AdaptiveRateLimiter:
         give_up_at = clock() + max_wait
         while True:
             now = clock()
+            if state.window_full():
+                if not await self._an_answer(within=give_up_at - now):
+                    return max(0.0, give_up_at - clock()) + _UNKNOWN_WAIT
+                continue
             wait = state.delay(now)
             if wait <= 0.0:
                 state.take(now)
@@ -343,19 +398,41 @@ class AdaptiveRateLimiter:
             if state.paused_until > now or state.window_closed(now):
                 await self._sleep(wait)
                 continue
+            if wait > max(BOOK_AHEAD, 2.0 / (state.effective_rate() or 1.0)):
+                # Not booked this far ahead: the rate may grow meanwhile (slow start),
+                # and a slot booked at today's rate would come late.
+                await self._sleep(wait - BOOK_AHEAD)
+                continue
             # Only spacing holds us back: book the slot now, so that waiting tasks
             # line up one per slot instead of all waking together.
             epoch = state.epoch
-            state.take(now + wait)
+            state.book(now + wait)
             try:
                 await self._sleep(wait)
             except BaseException:
-                state.release()  # no observe() will come
+                state.unbook()
                 raise
             if state.epoch == epoch:
+                state.send()
                 return 0.0
             # A pause or a lower rate came while this slot was coming: book again.
-            state.release()
+            state.unbook()
+
+    async def _an_answer(self, *, within: float) -> bool:
+        """Wait for the next answer to free the start-up window; ``False``: none came in time."""
+        if within <= 0.0:
+            return False
+        answered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._answer_waiters.append(answered)
+        try:
+            async with asyncio.timeout(within):
+                await answered
+        except TimeoutError:
+            return False
+        finally:
+            if not answered.done():
+                answered.cancel()
+        return True
 
     def take_now(self) -> bool:
         """Take a slot at once if nothing paces the session; ``False``: ``acquire()`` must wait.
@@ -370,6 +447,8 @@ class AdaptiveRateLimiter:
             and state.cap is None
             and state.allowance is None
             and state.paused_until <= self._clock()
+            and (state.window is None or state.in_flight + state.booked < state.window)
+            and not self._answer_waiters  # first come, first served
         ):
             # What delay() and take() would conclude, without their two calls.
             state.in_flight += 1
@@ -383,3 +462,14 @@ class AdaptiveRateLimiter:
     def record(self, status: int | None, headers: Mapping[str, str] | None) -> None:
         """``observe()`` without the coroutine: what ``TelnyxSession`` calls on its hot path."""
         self.state.observe(status, headers, self._clock(), wall=self._wall)
+        waiters = self._answer_waiters
+        if waiters:
+            # Wake as many as the window now lets through; the rest wait for more answers.
+            state = self.state
+            room = 1 if state.window is None else int(state.window) - state.in_flight - state.booked
+            for _ in range(max(1, room) if state.window is not None else len(waiters)):
+                if not waiters:
+                    break
+                answered = waiters.popleft()
+                if not answered.done():
+                    answered.set_result(None)

@@ -67,7 +67,10 @@ class RetryPolicy:
         """Seconds to wait before the retry that follows ``retries_done`` earlier retries."""
         if retry_after is not None and 0.0 <= retry_after <= self.max_retry_after:
             return retry_after
-        ceiling = min(self.max_delay, self.initial_delay * 2.0**retries_done)
+        try:
+            ceiling = min(self.max_delay, self.initial_delay * 2.0**retries_done)
+        except OverflowError:  # 2.0**1024 and beyond: long past the cap (as stamina does)
+            ceiling = self.max_delay
         return ceiling * rand()
 
 

@@ -285,15 +285,6 @@ class TelnyxSession:
                 # Checked, not only left to the timeout scope: a cancellation that
                 # aiohttp's own attempt timeout consumed at the same instant is lost.
                 raise self._finish(deadline_error(self._request(url)), url, call.attempts)
-            if streak.since is not None:
-                hold = streak.hold(clock())
-                if hold > 0.0:
-                    if hold > self._allowed(call, deadline_at):
-                        raise self._gave_up(call, hold, url)
-                    await self._sleep(hold)
-                    if call.throttled_since is None:
-                        call.paced += hold
-                    continue
             if local is None or not local.take_now():
                 before = clock()
                 need = await limiter.acquire(max_wait=max(0.0, self._allowed(call, deadline_at)))
@@ -301,6 +292,18 @@ class TelnyxSession:
                     raise self._gave_up(call, need, url)
                 if call.throttled_since is None:
                     call.paced += clock() - before
+            if streak.since is not None:
+                # The floor is checked as the request is about to go, after the
+                # limiter: a request queued there before the last 429 waits too.
+                hold = streak.hold(clock())
+                if hold > 0.0:
+                    await limiter.observe(None, None)  # the acquired slot goes unused
+                    if hold > self._allowed(call, deadline_at):
+                        raise self._gave_up(call, hold, url)
+                    await self._sleep(hold)
+                    if call.throttled_since is None:
+                        call.paced += hold
+                    continue
             call.attempts += 1
             if tally is not None:
                 tally[0] = call.attempts

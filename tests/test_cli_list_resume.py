@@ -169,7 +169,8 @@ def test_every_flag_has_help_and_names_its_default(name: str) -> None:
 
 def test_concurrency_above_the_default_pool_raises_the_pool(tmp_path: Path) -> None:
     faults = Faults(latency=0.3)
-    with FakeTelnyx(connections=400, faults=faults).serve_in_thread() as server:
+    # Enough ids to outlast the start-up window (x1.5 per round trip from 4 in flight).
+    with FakeTelnyx(connections=1000, faults=faults).serve_in_thread() as server:
         ids = tmp_path / "ids.txt"
         ids.write_text("\n".join(server.ids))
         out = tmp_path / "out.jsonl"

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from telnyx_async._budget import RetryBudget
-from telnyx_async._pacing import MIN_RATE, AdaptiveRateLimiter, PacingState
+from telnyx_async._pacing import MIN_RATE, RECOVERY, AdaptiveRateLimiter, PacingState
 
 from .conftest import SleepRecorder
 
@@ -53,8 +53,8 @@ def test_the_first_429_learns_the_delivered_rate_then_slow_starts() -> None:
     assert state.rate == pytest.approx(2 * learned)
 
 
-def test_a_later_episode_drops_to_0_9_of_delivered_then_grows_additively() -> None:
-    """The second episode: 0.9 x what was delivered, then +2% of that rate per second."""
+def test_a_later_episode_drops_to_0_9_of_delivered_then_climbs_back_on_cubic_s_curve() -> None:
+    """0.9 x what was delivered; back at it after RECOVERY s (flat near it), then past it."""
     state = PacingState()
     now = 0.0
     for _ in range(100):
@@ -70,12 +70,13 @@ def test_a_later_episode_drops_to_0_9_of_delivered_then_grows_additively() -> No
     state.observe(429, {}, now, wall=lambda: WALL)
     assert state.rate == pytest.approx(90, rel=0.03)
     assert not state.slow_start
-    dropped = state.rate
-    assert dropped is not None
-    state.observe(200, {}, now + 1.0, wall=lambda: WALL)
-    assert state.rate == pytest.approx(dropped * 1.02)
-    state.observe(200, {}, now + 2.0, wall=lambda: WALL)
-    assert state.rate == pytest.approx(dropped * 1.04)  # additive: the same step again
+    limit = state.plateau
+    assert limit == pytest.approx(100, rel=0.03)
+    curve = []
+    for later in (RECOVERY / 2, RECOVERY, 2 * RECOVERY):
+        state.observe(200, {}, now + later, wall=lambda: WALL)
+        curve.append(state.rate)
+    assert curve == pytest.approx([limit * (1 - 0.1 / 8), limit, limit * 1.1])
 
 
 def test_429s_of_requests_already_in_flight_belong_to_the_episode() -> None:
@@ -92,7 +93,9 @@ def test_429s_of_requests_already_in_flight_belong_to_the_episode() -> None:
         state.observe(429, {}, 1.001, wall=lambda: WALL)
     assert state.rate == learned
     state.take(1.01)
-    state.observe(429, {}, 1.02, wall=lambda: WALL)  # sent after the drop: a new episode
+    state.observe(200, {}, 1.015, wall=lambda: WALL)  # the new rate works...
+    state.take(1.02)
+    state.observe(429, {}, 1.03, wall=lambda: WALL)  # ...until a later 429: a new episode
     assert state.rate is not None
     assert learned is not None
     assert state.rate < learned

@@ -238,12 +238,14 @@ async def test_gather_many_fails_fast_and_cancels_the_rest(server: LocalServer) 
         return await ok_handler(request, server)
 
     server.handler = handler
-    ids = [str(i) for i in range(5)] + ["bad"] + [str(i) for i in range(5, 100)]
+    # The bad id goes first; the session's start-up window (4 in flight before any
+    # answer) sends three slow ones beside it.
+    ids = ["bad"] + [str(i) for i in range(100)]
     async with make(server) as telnyx:
         with pytest.raises(AuthenticationError):
             await telnyx.connections.gather_many(ids, concurrency=10)
         assert client_tasks() == []
-    await server.until(lambda s: s.cancelled >= 5)
+    await server.until(lambda s: s.cancelled >= 3)
     assert len(server.requests) <= 10
 
 

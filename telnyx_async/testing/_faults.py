@@ -27,11 +27,15 @@ class Faults:
     html_error_rate: float = 0.0
     """502 with an HTML page, as a proxy in front of the API sends."""
     rate_limit_rate: float = 0.0
-    """429 with a ``Retry-After`` of ``retry_after`` seconds."""
+    """429 with a ``Retry-After`` of ``retry_after`` seconds (``1.0``: every request,
+    an account whose limit never lifts)."""
     drop_rate: float = 0.0
     """The connection is closed in the middle of the response body."""
-    retry_after: float = 1.0
-    """Seconds sent in ``Retry-After`` with injected 429s."""
+    retry_after: float | None = 1.0
+    """Seconds sent in ``Retry-After`` with injected 429s (``None``: no ``Retry-After``)."""
+    rate_limit_reset: float | None = None
+    """Seconds sent in ``x-ratelimit-reset`` (with ``x-ratelimit-remaining: 0``) with
+    injected 429s; ``None``: not sent."""
     latency: float | tuple[float, float] = 0.0
     """Seconds added to every response: fixed, or uniform in ``(low, high)``."""
     rate_limit_rps: float | None = None
@@ -48,6 +52,15 @@ class Faults:
     (seconds until the window ends). Exclusive with ``rate_limit_rps``."""
     window: float = 1.0
     """Seconds per window of ``window_limit``."""
+    leaky_bucket: tuple[float, int] | None = None
+    """``(rate, burst)``: a leaky bucket as nginx's ``limit_req zone=... burst=B
+    nodelay`` keeps it, with ``limit_req_status 429``: requests drain at ``rate`` a
+    second, at most ``burst`` beyond it are let through at once, the rest answered
+    429 with no ``Retry-After`` and no ``x-ratelimit-*`` headers, as a gateway or a
+    proxy in front of the API answers. Exclusive with the other limits."""
+    limit_headers: bool = True
+    """Whether ``rate_limit_rps`` and ``window_limit`` send their ``x-ratelimit-*``
+    headers (``False``: 429s that say nothing, the limit unseen)."""
     outage: tuple[float, float] | None = None
     """``(start, end)`` in seconds since the server started: every request in
     between answers 503 (``(0, math.inf)``: a total outage)."""
@@ -72,8 +85,16 @@ class Faults:
             raise ValueError("rate_limit_rps must be > 0")
         if self.window_limit is not None and (self.window_limit < 1 or self.window <= 0):
             raise ValueError("window_limit must be >= 1 and window > 0")
-        if self.window_limit is not None and self.rate_limit_rps is not None:
-            raise ValueError("choose rate_limit_rps or window_limit, not both")
+        limits = (self.rate_limit_rps, self.window_limit, self.leaky_bucket)
+        if sum(limit is not None for limit in limits) > 1:
+            raise ValueError("choose one of rate_limit_rps, window_limit and leaky_bucket")
+        if self.leaky_bucket is not None and (
+            not self.leaky_bucket[0] > 0 or self.leaky_bucket[1] < 0
+        ):
+            raise ValueError("leaky_bucket needs a rate > 0 and a burst >= 0")
+        for advice in (self.retry_after, self.rate_limit_reset):
+            if advice is not None and not advice >= 0:
+                raise ValueError("retry_after and rate_limit_reset must be >= 0 seconds")
 
 
 class TokenBucket:
@@ -126,6 +147,47 @@ class FixedWindow:
         }
 
 
+class LeakyBucket:
+    """nginx's ``limit_req`` with ``burst`` and ``nodelay``: the excess drains at ``rate``.
+
+    As ``ngx_http_limit_req_module`` computes it: a request raises the excess by one
+    after the drain since the last accepted request; over ``burst`` it is refused
+    and changes nothing.
+    """
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.excess = 0.0
+        self.last: float | None = None
+
+    def take(self) -> tuple[bool, dict[str, str]]:
+        """Count a request; return whether it is let through (and no headers, ever)."""
+        now = time.monotonic()
+        if self.last is None:
+            self.last = now
+            return True, {}
+        excess = max(0.0, self.excess - self.rate * (now - self.last) + 1.0)
+        if excess > self.burst:
+            return False, {}
+        self.excess, self.last = excess, now
+        return True, {}
+
+
+class Silent:
+    """Another limiter with its headers withheld: only its 429s tell."""
+
+    def __init__(self, limiter: TokenBucket | FixedWindow) -> None:
+        self.limiter = limiter
+
+    def take(self) -> tuple[bool, dict[str, str]]:
+        """The limiter's verdict, without its headers."""
+        return self.limiter.take()[0], {}
+
+
+Limiter = TokenBucket | FixedWindow | LeakyBucket | Silent
+
+
 class FaultState:
     """Faults and the limiter built from them, swapped together as one reference.
 
@@ -140,9 +202,15 @@ class FaultState:
         self.limiter: Final = limiter_for(faults)
 
 
-def limiter_for(faults: Faults) -> TokenBucket | FixedWindow | None:
+def limiter_for(faults: Faults) -> Limiter | None:
+    """The account limiter the faults describe, or ``None``."""
+    if faults.leaky_bucket is not None:
+        return LeakyBucket(*faults.leaky_bucket)
+    limiter: TokenBucket | FixedWindow
     if faults.rate_limit_rps:
-        return TokenBucket(faults.rate_limit_rps)
-    if faults.window_limit:
-        return FixedWindow(faults.window_limit, faults.window)
-    return None
+        limiter = TokenBucket(faults.rate_limit_rps)
+    elif faults.window_limit:
+        limiter = FixedWindow(faults.window_limit, faults.window)
+    else:
+        return None
+    return limiter if faults.limit_headers else Silent(limiter)

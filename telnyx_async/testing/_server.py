@@ -394,7 +394,7 @@ class FakeTelnyx:
             return response
         draw -= faults.html_error_rate
         if draw < faults.rate_limit_rate:
-            return self._error(429, {"Retry-After": f"{faults.retry_after:g}"})
+            return self._error(429, _injected_429_headers(faults))
         draw -= faults.rate_limit_rate
         body = answer(self._store, request)
         if draw < faults.drop_rate and isinstance(body, bytes):
@@ -417,3 +417,14 @@ class FakeTelnyx:
         if request.transport is not None:
             request.transport.close()
         return response
+
+
+def _injected_429_headers(faults: Faults) -> dict[str, str]:
+    """The advice an injected 429 carries: ``Retry-After``, ``x-ratelimit-reset``, or none."""
+    headers: dict[str, str] = {}
+    if faults.retry_after is not None:
+        headers["Retry-After"] = f"{faults.retry_after:g}"
+    if faults.rate_limit_reset is not None:
+        headers["x-ratelimit-remaining"] = "0"
+        headers["x-ratelimit-reset"] = f"{faults.rate_limit_reset:g}"
+    return headers
