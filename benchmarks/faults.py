@@ -175,47 +175,33 @@ SCENARIOS: tuple[Scenario, ...] = (
         faults=Faults(hang_rate=0.05, hang=2.0),
         session={"timeout": 0.2, "max_retries": 5},
     ),
-    Scenario(
-        name="leaky bucket 50/s burst 10, no headers, concurrency 50",
-        ids=1000,
-        faults=Faults(leaky_bucket=(50.0, 10)),
-        concurrency=50,
-        limit_rps=50,
-        max_429_share=0.03,
-        min_throughput_ratio=0.9,
-    ),
-    Scenario(
-        name="leaky bucket 200/s burst 20, no headers, concurrency 50",
-        ids=2000,
-        faults=Faults(leaky_bucket=(200.0, 20)),
-        concurrency=50,
-        limit_rps=200,
-        max_429_share=0.03,
-        min_throughput_ratio=0.9,
-    ),
     *(
         Scenario(
-            name=f"always 429 with {advice}, 1 id (get), max_rate_limit_wait 5",
-            ids=1,
-            faults=Faults(rate_limit_rate=1.0, **faults),
-            session={"max_rate_limit_wait": STORM_WAIT},
-            all_fail=RateLimitError,
-            max_requests=max_throttled_requests(STORM_WAIT),
-            max_elapsed=STORM_WAIT + 1.0,
+            name=f"leaky bucket {rate}/s burst {burst}, no headers, concurrency 50",
+            ids=ids,
+            faults=Faults(leaky_bucket=(float(rate), burst)),
+            concurrency=50,
+            limit_rps=rate,
+            max_429_share=0.03,
+            min_throughput_ratio=0.9,
         )
-        for advice, faults in STORMS
+        for rate, burst, ids in ((50, 10, 1000), (200, 20, 2000))
     ),
     *(
         Scenario(
-            name=f"always 429 with {advice}, 1,000 ids, max_rate_limit_wait 5",
-            ids=1000,
+            name=f"always 429 with {advice}, {what}, max_rate_limit_wait 5",
+            ids=ids,
             faults=Faults(rate_limit_rate=1.0, **faults),
             session={"max_rate_limit_wait": STORM_WAIT},
             all_fail=RateLimitError,
-            # The first burst (one per worker), once more at the first strike's
-            # zero floor, then the floor's probes: never one per id.
-            max_requests=2 * 50 + max_throttled_requests(STORM_WAIT) + 2,
-            max_elapsed=STORM_WAIT + 2.0,
+            max_requests=most,
+            max_elapsed=STORM_WAIT + (1.0 if ids == 1 else 2.0),
+        )
+        for ids, what, most in (
+            (1, "1 id (get)", max_throttled_requests(STORM_WAIT)),
+            # The first burst (one per worker), once more at the first strike's zero
+            # floor, then the floor's probes: never one per id.
+            (1000, "1,000 ids", 2 * 50 + max_throttled_requests(STORM_WAIT) + 2),
         )
         for advice, faults in STORMS
     ),

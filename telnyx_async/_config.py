@@ -28,7 +28,8 @@ MAX_MESSAGE_TEXT_CHARS: Final = 200
 """Longest piece of outside text (an id, a server's title or detail) put into a message."""
 
 DEFAULT_MAX_RATE_LIMIT_WAIT: Final = 60.0
-"""Longest one call waits on the rate limit (pacing and 429 pauses together), in seconds."""
+"""Longest one call waits on the rate limit, in seconds: its time in the limiter, then the
+wall time since its first 429. Also the longest advice a session obeys."""
 DEFAULT_RATE_LIMIT_PAUSE: Final = 1.0
 """Seconds a ``RedisRateLimiter`` fleet pauses after a 429 that gives no advice."""
 THROTTLE_FLOOR_START: Final = 0.05

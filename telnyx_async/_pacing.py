@@ -21,22 +21,27 @@ What the server says, and what the state does with it:
    longer than ``max_pause`` (the session's ``max_rate_limit_wait``) is refused,
    not clipped: one absurd header must not lock the session out. (The session's
    ``ThrottleStreak`` puts a floor under advice that is too short.)
-2. **A learned rate**, for limiters that say nothing but 429 (a leaky bucket in a
-   gateway, say). Requests are spaced evenly at it, never released in bursts. The
-   first 429 sets it to the rate successes were delivered at (over the last
-   second, or since the first success, at least 0.1 s), then it *slow-starts*:
-   doubling every ``SLOW_START_DOUBLING`` seconds until the next 429, as TCP
-   finds a path's capacity. Each later throttling episode sets it to ``BETA``
-   (0.9) x the delivered rate (the limit itself, once it was exceeded: what a
-   policer lets through is its rate, as BBR measures a bottleneck), and it then
-   grows *additively*, by ``RATE_STEP`` (2%) of that rate a second: a sawtooth
-   from 0.9 to just over 1.0 x the limit, whatever the limit. One episode is a
-   429 plus the 429s of the requests already in flight when it came (they were
-   sent before the rate dropped). ``RATE_MEMORY`` seconds without a 429 forget
-   the rate: the limit may have been raised. botocore's adaptive mode uses CUBIC
-   for the growth, which recovers faster toward an old rate after a loss; an
-   account's limit is a fixed number, where the slow, bounded linear probe costs
-   fewer 429s.
+2. **A start-up window**, as TCP's: until the first 429, at most ``INITIAL_WINDOW``
+   (4) requests are in flight before answers come, then ``WINDOW_GROWTH`` (0.5) more
+   per answer: the first burst a limiter may refuse is that, not the concurrency.
+3. **A learned rate**, for limiters that say nothing but 429 (a leaky bucket in a
+   gateway, say). Requests are spaced evenly at it, booked at most ``BOOK_AHEAD``
+   seconds ahead. The first 429 sets it to the rate answers were delivered at (over
+   the last second, or since the first answer, counted over 0.1 s at least), then
+   it *slow-starts*: doubling every ``SLOW_START_DOUBLING`` seconds until the next
+   429, as TCP finds a path's capacity. Each later throttling episode measures the
+   limit as the rate delivered over the last second (what a policer lets through
+   once exceeded is its rate, as BBR measures a bottleneck), sets the rate to
+   ``BETA`` (0.9) x that, and climbs back on CUBIC's curve: concave up to the
+   measured limit in ``RECOVERY`` seconds, flat near it, then probing past it ever
+   faster. One episode is a 429 plus the 429s of the requests already in flight
+   when it came (sent before the rate dropped); a 429 before any answer got through
+   since the last drop drops nothing (the limit is shut for now: the advice and the
+   session's floor answer that). Any answer but a 429 counts as delivered.
+   ``RATE_MEMORY`` seconds without a 429 forget the rate: the limit may have been
+   raised. botocore's adaptive mode also uses CUBIC, with the plateau at the rate
+   of the loss; here the plateau is the measured delivered rate, because in slow
+   start the rate of the loss overshoots the limit by up to 2 x.
 """
 
 from __future__ import annotations
@@ -250,7 +255,8 @@ class PacingState:
             self.episode_left -= 1
         if status is None or headers is None:
             return
-        if 200 <= status < 300:
+        if status != 429:
+            # Any answer but a 429 got through the limit: a 404 is delivered too.
             self._succeeded(now)
             if self.window is not None:
                 self.window += WINDOW_GROWTH

@@ -46,9 +46,11 @@ T, P, S, C, E = (
 HOSTILE, FUZZ = "tests/test_hostile.py", "tests/test_fuzz.py"
 SESSION, RESIL = "tests/test_session.py", "tests/test_resilience.py"
 MATRIX, PACING = "tests/test_fault_matrix.py", "tests/test_pacing.py"
+DECIDE = "tests/test_decide.py"
 LISTING, LISTING_SRC = "tests/test_listing.py", "telnyx_async/_listing.py"
 CLI_LIST, TLS = "tests/test_cli_list_resume.py", "tests/test_tls.py"
 RL, LUA = "telnyx_async/_redis_limiter.py", "telnyx_async/_redis_scripts.py"
+D, PA, R = "telnyx_async/_decide.py", "telnyx_async/_pacing.py", "telnyx_async/_retry.py"
 REDIS, FLEET = "tests/test_redis_limiter.py", "tests/test_fleet.py"
 
 MUTATIONS: tuple[Mutation, ...] = (
@@ -408,9 +410,9 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "a TLS failure is retried",
-        S,
-        "                    or isinstance(exc, TLSError)  # fails the same way every time",
-        "                    or False",
+        "telnyx_async/_decide.py",
+        '        return Raise(error, "TLS")  # fails the same way every time',
+        "        pass",
         (TLS, "-k", "not_retried"),
     ),
     Mutation(
@@ -539,7 +541,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "telnyx_async/_pacing.py",
         "            and state.paused_until <= self._clock()\n",
         "",
-        (PACING, SESSION, "-k", "429 or pause"),
+        (PACING, SESSION, "-k", "429 or pause or fast_path"),
     ),
     # Issue 12, second round: the hot path without the per-request overheads.
     Mutation(
@@ -559,17 +561,17 @@ MUTATIONS: tuple[Mutation, ...] = (
         ("tests/test_slots.py",),
     ),
     Mutation(
-        "the first success of a clock starting at 0 goes unrecorded",
+        "only a 2xx counts as delivered (a 404 got through the limit too)",
         "telnyx_async/_pacing.py",
-        "    second_start: float = -math.inf",
-        "    second_start: float = 0.0",
+        "        if status != 429:\n            # Any answer but a 429",
+        "        if 200 <= status < 300:\n            # Any answer but a 429",
         (PACING,),
     ),
     Mutation(
-        "the success fast path skips the bucket rotation",
+        "the delivered rate counts buckets older than a second",
         "telnyx_async/_pacing.py",
-        "            if self.rate is None and now - self.second_start < 1.0:",
-        "            if self.rate is None:",
+        "            self.counts[skipped % _BUCKETS] = 0",
+        "            pass",
         (PACING,),
     ),
     Mutation(
@@ -608,6 +610,137 @@ MUTATIONS: tuple[Mutation, ...] = (
         "        window_limit=rate_limit or None,",
         "        window_limit=None,",
         ("tests/test_cli.py", "-k", "rate_limit"),
+    ),
+    # Issue 18: rate limits, whatever the server says.
+    Mutation(
+        "a later 429's shorter advice shortens a pause already in force",
+        PA,
+        "        if advice is not None and advice <= self.max_pause and now + advice > "
+        "self.paused_until:",
+        "        if advice is not None and advice <= self.max_pause:",
+        (DECIDE, "-k", "shorter_advice"),
+    ),
+    Mutation(
+        "the in-process fast path ignores a rate the limiter has learned",
+        PA,
+        "            state.rate is None\n            and state.cap is None",
+        "            state.cap is None",
+        (PACING, "-k", "fast_path"),
+    ),
+    Mutation(
+        "a call's deadline is not handed to the limiter",
+        S,
+        "        return min(allowed, deadline_at - asyncio.get_running_loop().time())",
+        "        return allowed",
+        (SESSION, "-k", "deadline_bounds_what"),
+    ),
+    Mutation(
+        "a network failure is not reported to the limiter",
+        S,
+        "            except APIConnectionError as exc:\n"
+        "                await limiter.observe(None, None)",
+        "            except APIConnectionError as exc:\n                pass",
+        (SESSION, "-k", "network_failure"),
+    ),
+    Mutation(
+        "a Retry-After exactly at max_retry_after is refused",
+        D,
+        "    if advice is not None and advice > policy.max_retry_after:",
+        "    if advice is not None and advice >= policy.max_retry_after:",
+        (DECIDE, "-k", "other_statuses"),
+    ),
+    Mutation(
+        "the floor never grows past the first strike",
+        D,
+        "        return min(THROTTLE_FLOOR_MAX, THROTTLE_FLOOR_START * 2.0 ** "
+        "min(self.strikes - 2, 64))",
+        "        return 0.0",
+        (DECIDE,),
+    ),
+    Mutation(
+        "a 429 storm's floor is not checked once the limiter lets a request go",
+        S,
+        "            if streak.since is not None:\n                # The floor",
+        "            if False:\n                # The floor",
+        (SESSION, "-k", "streak_holds"),
+    ),
+    Mutation(
+        "an answer other than a 429 does not end the streak",
+        D,
+        "    streak.ended()\n    if call.retries >= policy.max_retries:",
+        "    if call.retries >= policy.max_retries:",
+        (DECIDE, "-k", "ends_the_streak"),
+    ),
+    Mutation(
+        "a call joining a long streak may wait max_rate_limit_wait afresh",
+        D,
+        "        if streak.since is not None:\n            spent = max(spent, now - streak.since)",
+        "        if False:\n            spent = max(spent, now - streak.since)",
+        (DECIDE, "-k", "joining"),
+    ),
+    Mutation(
+        "every 429 of a burst already in flight is a strike",
+        D,
+        "        if sent_epoch == self.epoch:",
+        "        if True:",
+        (DECIDE, "-k", "one_burst"),
+    ),
+    Mutation(
+        "time waited in the limiter before the first 429 is forgotten",
+        D,
+        "        call.throttled_since = now - call.paced",
+        "        call.throttled_since = now",
+        (DECIDE, "-k", "before_the_first"),
+    ),
+    Mutation(
+        "an absurd x-ratelimit-reset on a 200 locks the session out",
+        PA,
+        "        if reset is not None and remaining is not None and reset <= self.max_pause:",
+        "        if reset is not None and remaining is not None:",
+        (DECIDE, "-k", "refused_not_obeyed"),
+    ),
+    Mutation(
+        "a 429's absurd advice pauses the session",
+        PA,
+        "        if advice is not None and advice <= self.max_pause and now + advice",
+        "        if advice is not None and now + advice",
+        (DECIDE, "-k", "refused_not_obeyed"),
+    ),
+    Mutation(
+        "429s of requests already in flight drop the rate again",
+        PA,
+        "        if in_episode:\n            return",
+        "        if False:\n            return",
+        (PACING, "-k", "in_flight_belong"),
+    ),
+    Mutation(
+        "the start-up window never holds a request back",
+        PA,
+        "        return self.window is not None and self.in_flight + self.booked >= self.window",
+        "        return False",
+        (PACING, "-k", "start_up_window"),
+    ),
+    Mutation(
+        "a 429 before any answer got through drops the rate",
+        PA,
+        "        if not self.tested:\n",
+        "        if False:\n",
+        (PACING, "-k", "before_any_success"),
+    ),
+    Mutation(
+        "RetryPolicy.delay overflows past 2**1024",
+        R,
+        "        except OverflowError:  # 2.0**1024 and beyond: long past the cap "
+        "(as stamina does)",
+        "        except ZeroDivisionError:",
+        (DECIDE, "-k", "overflows"),
+    ),
+    Mutation(
+        "no floor between the resends of one call",
+        D,
+        "    wait = max(0.0, advice or 0.0, streak.next_send - now)",
+        "    wait = max(0.0, advice or 0.0)",
+        (DECIDE, "-k", "floor_doubles"),
     ),
 )
 

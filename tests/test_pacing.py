@@ -220,3 +220,51 @@ def test_a_429_before_any_success_learns_no_rate() -> None:
     state.observe(429, {"Retry-After": "0.5"}, 0.0, wall=lambda: WALL)
     assert state.rate is None
     assert state.delay(0.0) == 0.5
+
+
+async def test_the_start_up_window_holds_the_fifth_request_until_an_answer() -> None:
+    """Four in flight before any answer; an answer lets more go (half a request per answer)."""
+    sleeps = SleepRecorder()
+    limiter = AdaptiveRateLimiter(clock=sleeps.clock, sleep=sleeps)
+    for _ in range(4):
+        assert await limiter.acquire(max_wait=10) == 0.0
+    fifth = asyncio.ensure_future(limiter.acquire(max_wait=10))
+    await asyncio.sleep(0)
+    assert not fifth.done()
+    await limiter.observe(200, {})
+    assert await fifth == 0.0
+    assert limiter.state.in_flight == 4
+
+
+async def test_a_learned_rate_turns_the_fast_path_off() -> None:
+    """Once a 429 has taught a rate, take_now() refuses: every request is spaced."""
+    limiter = AdaptiveRateLimiter()
+    limiter.state.window = None
+    assert limiter.take_now()
+    limiter.record(200, {})
+    limiter.state.in_flight += 1
+    limiter.record(429, {})
+    assert limiter.state.rate is not None
+    assert not limiter.take_now()
+
+
+async def test_a_pause_turns_the_fast_path_off() -> None:
+    """Retry-After: 5 before any success: take_now() refuses, acquire() waits the 5 s."""
+    sleeps = SleepRecorder()
+    limiter = AdaptiveRateLimiter(clock=sleeps.clock, sleep=sleeps)
+    assert await limiter.acquire(max_wait=10) == 0.0
+    limiter.record(429, {"Retry-After": "5"})
+    assert not limiter.take_now()
+    assert await limiter.acquire(max_wait=10) == 0.0
+    assert sleeps.delays == [5.0]
+
+
+def test_any_answer_but_a_429_counts_as_delivered() -> None:
+    """A 404 got through the limit too: fifty of them in 0.5 s teach 100/s at the next 429."""
+    state = PacingState()
+    for i in range(50):
+        state.take(i / 100)
+        state.observe(404, {}, i / 100, wall=lambda: WALL)
+    state.take(0.5)
+    state.observe(429, {}, 0.5, wall=lambda: WALL)
+    assert state.rate == pytest.approx(100, rel=0.05)

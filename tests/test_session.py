@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import socket
 import warnings
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import aclosing
@@ -817,3 +818,60 @@ def test_max_retries_and_retry_policy_together_are_refused() -> None:
     """The policy holds its own max_retries: passing both is a ValueError, not a silent drop."""
     with pytest.raises(ValueError, match="not both"):
         TelnyxSession(API_KEY, max_retries=5, retry_policy=RetryPolicy(max_retries=1))
+
+
+class RecordingLimiter:
+    """A RateLimiter that lets everything through and records what it is told."""
+
+    def __init__(self) -> None:
+        self.max_waits: list[float] = []
+        self.observed: list[int | None] = []
+
+    async def acquire(self, *, max_wait: float) -> float:
+        self.max_waits.append(max_wait)
+        return 0.0
+
+    async def observe(self, status: int | None, headers: Mapping[str, str] | None) -> None:
+        self.observed.append(status)
+
+
+async def test_the_call_s_deadline_bounds_what_the_limiter_may_wait(server: LocalServer) -> None:
+    """deadline=2: the limiter is asked to wait at most 2 s, not max_rate_limit_wait's 60."""
+    limiter = RecordingLimiter()
+    async with make(server, rate_limiter=limiter) as telnyx:
+        await telnyx.connections.get("7", deadline=2.0)
+        await telnyx.connections.get("8")
+    assert 0.0 < limiter.max_waits[0] <= 2.0
+    assert limiter.max_waits[1] == 60.0
+
+
+async def test_a_network_failure_is_reported_to_the_limiter() -> None:
+    """Connection refused: observe(None, None) for each acquire, so nothing stays in flight."""
+    limiter = RecordingLimiter()
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    base_url = f"http://127.0.0.1:{port}/v2"
+    async with TelnyxSession(API_KEY, base_url=base_url, rate_limiter=limiter, max_retries=0) as t:
+        with pytest.raises(APIConnectionError):
+            await t.connections.get("7")
+    assert limiter.observed == [None]
+    assert len(limiter.max_waits) == 1
+
+
+async def test_a_streak_holds_every_call_of_the_session(server: LocalServer) -> None:
+    """Ten calls against an always-429 server: together they send at most what one call may.
+
+    The floor spaces the session's sends, not each call's: ten calls waiting in the
+    limiter when the 429s start do not multiply the requests by ten.
+    """
+    server.handler = failing_first([429] * 10_000, body=error_body("10011", "Too many", "x"))
+    # Real sleeps, short: a fake clock shared by ten sleeping calls runs ten times fast.
+    async with make(server, max_rate_limit_wait=2) as telnyx:
+        results = await telnyx.connections.gather_many(
+            [str(i) for i in range(10)], return_exceptions=True
+        )
+    assert all(isinstance(r, RateLimitError) for r in results)
+    # Each call's first request, one resend each at the first strike's zero floor,
+    # then the floor's probes for the whole session: not ten calls' worth of probes.
+    assert len(server.requests) <= 2 * 10 + max_throttled_requests(2)
