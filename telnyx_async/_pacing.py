@@ -176,7 +176,8 @@ class PacingState:
     says the limit is still shut, not that the rate is too high)."""
     last_throttle: float = -math.inf
     last_growth: float = 0.0
-    first_success: float | None = None
+    counting_since: float | None = None
+    """When the first answer came: the delivered rate is counted from then at the earliest."""
     bucket: int = -(2**62)
     """Index of the current ``_BUCKET``-second bucket of successes."""
     counts: list[int] = field(default_factory=lambda: [0] * _BUCKETS)
@@ -283,8 +284,8 @@ class PacingState:
         if bucket != self.bucket:
             self._rotate(bucket)
         self.counts[bucket % _BUCKETS] += 1
-        if self.first_success is None:
-            self.first_success = now
+        if self.counting_since is None:
+            self.counting_since = now
         self.tested = True
         rate = self.rate
         if rate is None:
@@ -312,9 +313,9 @@ class PacingState:
         bucket = int(now // _BUCKET)
         if bucket != self.bucket:
             self._rotate(bucket)
-        if self.first_success is None:
+        if self.counting_since is None:
             return 0.0
-        counted_from = max((bucket - _BUCKETS + 1) * _BUCKET, self.first_success)
+        counted_from = max((bucket - _BUCKETS + 1) * _BUCKET, self.counting_since)
         return sum(self.counts) / max(_MIN_SPAN, now - counted_from)
 
     def _throttled(self, now: float, advice: float | None, in_episode: bool) -> None:

@@ -586,7 +586,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         S,
         "            if local is None or not local.take_now():",
         "            if local is None:",
-        (PACING, SESSION, "-k", "429 or pause"),
+        (PACING, SESSION, "-k", "429 or pause or paces_through"),
     ),
     Mutation(
         "the leader never hands its result to a follower",

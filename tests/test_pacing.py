@@ -80,7 +80,7 @@ def test_a_later_episode_drops_to_0_9_of_delivered_then_climbs_back_on_cubic_s_c
 
 
 def test_429s_of_requests_already_in_flight_belong_to_the_episode() -> None:
-    """Ten requests in flight when the rate drops: their 429s drop it no further."""
+    """Ten requests in flight when the rate drops: their answers, 429s too, drop it no further."""
     state = PacingState()
     for i in range(100):
         state.take(i / 100)
@@ -89,15 +89,16 @@ def test_429s_of_requests_already_in_flight_belong_to_the_episode() -> None:
         state.take(1.0)
     state.observe(429, {}, 1.0, wall=lambda: WALL)
     learned = state.rate
-    for _ in range(10):
-        state.observe(429, {}, 1.001, wall=lambda: WALL)
-    assert state.rate == learned
+    for status in [200] * 5 + [429] * 5:  # sent before the drop, answered after it
+        state.observe(status, {}, 1.001, wall=lambda: WALL)
+    assert learned is not None
+    assert state.rate is not None
+    assert state.rate >= learned  # grown by its slow start, not dropped
+    assert state.last_throttle == 1.0
     state.take(1.01)
     state.observe(200, {}, 1.015, wall=lambda: WALL)  # the new rate works...
     state.take(1.02)
     state.observe(429, {}, 1.03, wall=lambda: WALL)  # ...until a later 429: a new episode
-    assert state.rate is not None
-    assert learned is not None
     assert state.rate < learned
 
 

@@ -875,3 +875,13 @@ async def test_a_streak_holds_every_call_of_the_session(server: LocalServer) -> 
     # Each call's first request, one resend each at the first strike's zero floor,
     # then the floor's probes for the whole session: not ten calls' worth of probes.
     assert len(server.requests) <= 2 * 10 + max_throttled_requests(2)
+
+
+async def test_the_session_paces_through_the_default_limiter(
+    server: LocalServer, sleeps: SleepRecorder
+) -> None:
+    """rate_limit=4: four gets in a row go 0.25 s apart, through the built-in limiter."""
+    async with make(server, sleeps, rate_limit=4.0) as telnyx:
+        for conn_id in "1234":
+            await telnyx.connections.get(conn_id)
+    assert sleeps.delays == pytest.approx([0.25, 0.25, 0.25])
