@@ -108,7 +108,18 @@ class ResponseValidationError(TelnyxError):
 
 
 class ResponseTooLargeError(TelnyxError):
-    """The server sent a body larger than the client is willing to read."""
+    """The server sent a body larger than the client is willing to read. Not retried.
+
+    Attributes:
+        status: the HTTP status of the response whose body was too large.
+    """
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+    def __str__(self) -> str:
+        return f"{self.args[0] if self.args else ''}{self._context()}"
 
 
 class APIConnectionError(TelnyxError):

@@ -45,6 +45,7 @@ from ._errors import (
     APIConnectionError,
     APITimeoutError,
     RateLimitError,
+    ResponseTooLargeError,
     TelnyxError,
 )
 from ._pacing import AdaptiveRateLimiter, RateLimiter
@@ -321,6 +322,9 @@ class TelnyxSession:
                     self._log_attempt(url, call.attempts, None, None, log_from, exc)
                 decision = self._decide(None, None, exc, call, url, deadline_at)
                 cause: object = exc
+            except ResponseTooLargeError as exc:
+                await limiter.observe(None, None)
+                raise self._finish(exc, url, call.attempts) from None  # the same body again
             except BaseException:
                 await limiter.observe(None, None)
                 raise

@@ -295,8 +295,8 @@ class Transport:
                     chunks.append(chunk[: len(chunk) - (size - cap)])
                     break
                 raise ResponseTooLargeError(
-                    f"GET {self._path(str(resp.url))}: response body exceeds "
-                    f"{cap} bytes after decoding (HTTP {resp.status})"
+                    f"response body exceeds {cap} bytes after decoding (HTTP {resp.status})",
+                    status=resp.status,
                 )
             chunks.append(chunk)
         return b"".join(chunks)

@@ -742,6 +742,15 @@ MUTATIONS: tuple[Mutation, ...] = (
         "    wait = max(0.0, advice or 0.0)",
         (DECIDE, "-k", "floor_doubles"),
     ),
+    # Issue 19: errors of a request all say which request.
+    Mutation(
+        "a ResponseTooLargeError says neither its request nor its attempts",
+        S,
+        "                raise self._finish(exc, url, call.attempts) from None  "
+        "# the same body again",
+        "                raise exc",
+        (SESSION, "-k", "oversized"),
+    ),
 )
 
 

@@ -556,8 +556,13 @@ async def test_oversized_responses_are_refused(server: LocalServer) -> None:
     async with make(server, max_retries=0) as telnyx:
         for handler in (sized, chunked):
             server.handler = handler
-            with pytest.raises(ResponseTooLargeError, match="exceeds"):
+            with pytest.raises(ResponseTooLargeError, match="exceeds") as info:
                 await telnyx.connections.get("7")
+            # Like every error of a request: which one, how many attempts, the status.
+            assert info.value.request == "GET /v2/connections/7"
+            assert info.value.attempts == 1
+            assert info.value.status == 200
+            assert "(GET /v2/connections/7)" in str(info.value)
 
 
 async def test_oversized_error_body_keeps_its_status(server: LocalServer) -> None:
