@@ -44,6 +44,7 @@ from ._decide import (
 from ._errors import (
     APIConnectionError,
     APITimeoutError,
+    NotFoundError,
     RateLimitError,
     ResponseTooLargeError,
     TelnyxError,
@@ -173,6 +174,13 @@ class TelnyxSession:
             )
         configure_logging(os.environ)
         self._base_url = base_url_from(base_url, os.environ)
+        # Every path of the API starts with its version: without one, every id looks
+        # missing. Said in each 404's message rather than refused (a proxy may add it).
+        self._unversioned = (
+            ""
+            if "/v2" in URL(self._base_url).path
+            else f"base_url {self._base_url!r} has no /v2: the API's paths start with it"
+        )
         self._policy = (
             retry_policy
             if retry_policy is not None
@@ -350,6 +358,8 @@ class TelnyxSession:
                 if decision.reason == "retry budget":
                     self._budget_refusals += 1
                 failure = self._finish(decision.error, url, call.attempts)
+                if self._unversioned and isinstance(failure, NotFoundError):
+                    failure.args = (f"{failure.args[0]}; {self._unversioned}", *failure.args[1:])
                 if not isinstance(cause, APIConnectionError):
                     raise failure
                 raise failure from (cause.__cause__ if failure is cause else cause)

@@ -751,6 +751,13 @@ MUTATIONS: tuple[Mutation, ...] = (
         "                raise exc",
         (SESSION, "-k", "oversized"),
     ),
+    Mutation(
+        "a 404 never says the base URL has no /v2",
+        S,
+        "                if self._unversioned and isinstance(failure, NotFoundError):",
+        "                if False:",
+        (SESSION, "-k", "no_version"),
+    ),
 )
 
 

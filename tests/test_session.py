@@ -890,3 +890,23 @@ async def test_the_session_paces_through_the_default_limiter(
         for conn_id in "1234":
             await telnyx.connections.get(conn_id)
     assert sleeps.delays == pytest.approx([0.25, 0.25, 0.25])
+
+
+@pytest.mark.parametrize(
+    ("suffix", "hinted"), [("", True), ("/", True), ("/api", True), ("/v2", False)]
+)
+async def test_a_404_says_when_the_base_url_has_no_version(
+    server: LocalServer, suffix: str, hinted: bool
+) -> None:
+    """base_url without /v2: each 404 says so; with it, a 404 is only a 404."""
+
+    async def not_found(request: web.Request, server: LocalServer) -> web.StreamResponse:
+        return web.Response(status=404, body=error_body("10005", "Resource not found", "x"))
+
+    server.handler = not_found
+    base_url = f"http://127.0.0.1:{server.port}{suffix}"
+    async with TelnyxSession(API_KEY, base_url=base_url) as telnyx:
+        with pytest.raises(NotFoundError) as info:
+            await telnyx.connections.get("7")
+    assert ("has no /v2" in str(info.value)) is hinted
+    assert API_KEY not in str(info.value)
