@@ -40,22 +40,11 @@ from typing import Any
 from telnyx_async import Connection, RateLimitError, TelnyxSession
 from telnyx_async.testing import FakeTelnyx, Faults
 
-from .server import BODY, _nginx, free_port
+from .server import BODY, NGINX_HEAD, _nginx, free_port
 
-NGINX_CONF = """
-daemon off;
-worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log crit;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    keepalive_requests 10000000;
+NGINX_CONF = (
+    NGINX_HEAD
+    + """\
     limit_req_zone $server_port zone=account:1m rate={rate}r/s;
     server {{
         listen 127.0.0.1:{port} backlog=4096;
@@ -69,6 +58,7 @@ http {{
     }}
 }}
 """
+)
 """``try_files`` serves in the content phase, after ``limit_req``'s (``return`` would
 answer before the limit is checked)."""
 
@@ -139,7 +129,8 @@ def _write_site(tmp: Path, ids: list[str], port: int, row: NginxRow) -> Path:
         body = BODY.replace(b"1293384261075731499", conn_id.encode(), 1)
         (tmp / "c" / f"{conn_id}.json").write_bytes(body)
     conf = tmp / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(tmp=tmp, port=port, rate=row.rate, burst=row.burst))
+    text = NGINX_CONF.format(tmp=tmp, port=port, rate=row.rate, burst=row.burst, affinity="")
+    conf.write_text(text)
     return conf
 
 

@@ -38,7 +38,7 @@ EXAMPLE = {
 }
 BODY = json.dumps(EXAMPLE, separators=(",", ":")).encode()
 
-NGINX_CONF = """
+NGINX_HEAD = """
 daemon off;
 worker_processes 1;
 {affinity}
@@ -54,6 +54,13 @@ http {{
     scgi_temp_path {tmp}/scgi;
     keepalive_requests 10000000;
     keepalive_timeout 120s;
+"""
+"""An nginx config up to its ``server`` blocks (one worker, files only in ``{tmp}``);
+the rest, ending with the ``http`` block's closing brace, is each benchmark's own."""
+
+NGINX_CONF = (
+    NGINX_HEAD
+    + """\
     server {{
         listen 127.0.0.1:{port} backlog=4096;
         location /v2/connections/ {{
@@ -73,6 +80,7 @@ http {{
     }}
 }}
 """
+)
 
 
 def free_port() -> int:

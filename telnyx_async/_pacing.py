@@ -471,12 +471,14 @@ class AdaptiveRateLimiter:
         self.state.observe(status, headers, self._clock(), wall=self._wall)
         waiters = self._answer_waiters
         if waiters:
-            # Wake as many as the window now lets through; the rest wait for more answers.
+            # Wake as many as the window now lets through (all once it is gone); the
+            # rest wait for more answers.
             state = self.state
-            room = 1 if state.window is None else int(state.window) - state.in_flight - state.booked
-            for _ in range(max(1, room) if state.window is not None else len(waiters)):
-                if not waiters:
-                    break
+            if state.window is None:
+                wake = len(waiters)
+            else:
+                wake = max(1, int(state.window) - state.in_flight - state.booked)
+            for _ in range(min(wake, len(waiters))):
                 answered = waiters.popleft()
                 if not answered.done():
                     answered.set_result(None)

@@ -283,7 +283,7 @@ class TelnyxSession:
     async def _attempts(
         self, url: str, deadline_at: float | None, tally: list[int] | None
     ) -> RawResponse:
-        """The loop: hold for the floor, acquire, send, observe, decide, sleep."""
+        """The loop: acquire, hold for the 429 floor, send, observe, decide, sleep."""
         transport, limiter, local = self._transport, self._limiter, self._local_limiter
         clock, streak = self._clock, self._streak
         call = CallState()
