@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import re
+import socket
 import ssl
 import subprocess
 import sys
+import warnings
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from pathlib import Path
 
@@ -305,3 +308,44 @@ async def test_https_to_a_plain_http_server_says_so() -> None:
             with pytest.raises(TLSError, match="does not speak TLS on this port"):
                 await telnyx.connections.get(plain.ids[0])
             assert telnyx.stats.retries == 0
+
+
+@pytest.mark.parametrize("threaded", [True, False])
+def test_stop_closes_a_tls_connection_whose_client_went_quiet(threaded: bool) -> None:
+    """A client that never answers the close_notify must not leave a socket open.
+
+    asyncio closes a TLS socket only after the peer's close_notify (or 30 s):
+    a loop closed right after ``stop()`` would leak it, seen as a
+    ResourceWarning when the socket is collected.
+    """
+    fake = FakeTelnyx(connections=2, tls=True)
+    request = (
+        f"GET /v2/connections/{fake.ids[0]} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {fake.api_key}\r\n\r\n"
+    ).encode()
+    context = ssl.create_default_context(cadata=fake.ca_pem.decode())
+    context.check_hostname = False
+
+    def talk(port: int) -> socket.socket:
+        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+        quiet = context.wrap_socket(raw)
+        quiet.sendall(request)
+        assert quiet.recv(65536).startswith(b"HTTP/1.1 200")
+        return quiet  # kept open, never read again: no close_notify comes back
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        if threaded:
+            with fake.serve_in_thread() as server:
+                quiet = talk(server.port)
+        else:
+
+            async def serve() -> socket.socket:
+                async with fake as server:
+                    return await asyncio.to_thread(talk, server.port)
+
+            quiet = asyncio.run(serve())
+        gc.collect()
+        quiet.close()
+    leaks = [w for w in seen if issubclass(w.category, ResourceWarning)]
+    assert not leaks, [str(w.message) for w in leaks]

@@ -249,8 +249,18 @@ class FakeTelnyx:
     async def stop(self) -> None:
         """Stop listening and close every connection; idempotent."""
         runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+        if runner is None:
+            return
+        handlers = runner.server.connections if runner.server is not None else []
+        transports = [h.transport for h in handlers if h.transport is not None]
+        await runner.cleanup()
+        # cleanup() closes TLS connections gracefully, and asyncio closes such a
+        # socket only once the client answers the close_notify (or after 30 s),
+        # in a callback: a loop closed right after stop() would leak the socket.
+        for transport in transports:
+            transport.abort()
+        for _ in range(3):  # abort() closes the socket in a callback: let it run
+            await asyncio.sleep(0)
 
     async def __aenter__(self) -> Self:
         await self.start()
