@@ -23,13 +23,17 @@ What the server says, and what the state does with it:
    ``ThrottleStreak`` puts a floor under advice that is too short.)
 2. **A start-up window**, as TCP's: until the first 429, at most ``INITIAL_WINDOW``
    (4) requests are in flight before answers come, then ``WINDOW_GROWTH`` (0.5) more
-   per answer: the first burst a limiter may refuse is that, not the concurrency.
+   per answer, doubling at most every ``WINDOW_DOUBLING`` (0.1) s however fast
+   answers come: the first burst a limiter may refuse is that, not the concurrency.
 3. **A learned rate**, for limiters that say nothing but 429 (a leaky bucket in a
    gateway, say). Requests are spaced evenly at it, booked at most ``BOOK_AHEAD``
    seconds ahead. The first 429 sets it to the rate answers were delivered at (over
-   the last second, or since the first answer, counted over 0.1 s at least), then
-   it *slow-starts*: doubling every ``SLOW_START_DOUBLING`` seconds until the next
-   429, as TCP finds a path's capacity. Each later throttling episode measures the
+   the last second, or since the first answer, counted over ``FIRST_SPAN`` (1 s) at
+   least: a limiter's burst answered at once is not its rate), then it
+   *slow-starts*: clocked by answers as TCP's by ACKs, it doubles every
+   ``SLOW_START_DOUBLING`` (0.15) s of answers delivered at the rate, until the next
+   429; slots are then booked only a few milliseconds ahead, or sending would lag
+   the rate. Each later throttling episode measures the
    limit as the rate delivered over the last second (what a policer lets through
    once exceeded is its rate, as BBR measures a bottleneck), sets the rate to
    ``BETA`` (0.9) x that, and climbs back on CUBIC's curve: concave up to the
@@ -64,7 +68,7 @@ RATE_INCREASE: Final = 0.05
 RECOVERY: Final = 1.5
 """Seconds the learned rate takes to climb back from ``BETA`` x the measured limit
 to the limit itself (CUBIC's ``K``); it then probes beyond it, slowly at first."""
-SLOW_START_DOUBLING: Final = 0.25
+SLOW_START_DOUBLING: Final = 0.15
 """Seconds in which the rate learned from a session's first 429 doubles until the next."""
 RATE_MEMORY: Final = 60.0
 """Seconds without a 429 after which the learned rate is forgotten."""
@@ -77,6 +81,14 @@ INITIAL_WINDOW: Final = 4.0
 the first burst a limiter may refuse is this large, not the whole concurrency."""
 WINDOW_GROWTH: Final = 0.5
 """Growth of the start-up window per success (x1.5 per round trip)."""
+WINDOW_DOUBLING: Final = 0.1
+"""The start-up window at most doubles in this many seconds, however fast answers
+come: against a server answering in 2 ms, growth per answer alone would reach any
+concurrency within a tenth of a second, and every request in flight when a limiter's
+burst runs out is refused."""
+FIRST_SPAN: Final = 1.0
+"""The first 429's rate counts what was delivered as if over this many seconds at
+least: a limiter's burst answered at once says little about its rate."""
 MAX_WINDOW: Final = 256.0
 """Past this many, the start-up window is dropped: it no longer bounds anything."""
 BOOK_AHEAD: Final = 0.25
@@ -129,6 +141,13 @@ def _header_int(headers: Mapping[str, str], name: str) -> int | None:
     return int(number) if math.isfinite(number) and number >= 0 else None
 
 
+def _grown_window(window: float, since_first_answer: float) -> float | None:
+    """The start-up window after one more answer (``None``: past ``MAX_WINDOW``, dropped)."""
+    doublings = min(since_first_answer / WINDOW_DOUBLING, 16.0)
+    grown = min(window + WINDOW_GROWTH, INITIAL_WINDOW * 2.0**doublings)
+    return None if grown > MAX_WINDOW else grown
+
+
 @dataclass(slots=True, kw_only=True)
 class PacingState:
     """When the next request may start: a pure function of time and past responses.
@@ -175,7 +194,6 @@ class PacingState:
     """Whether a request succeeded since the rate was last set (a 429 before one
     says the limit is still shut, not that the rate is too high)."""
     last_throttle: float = -math.inf
-    last_growth: float = 0.0
     counting_since: float | None = None
     """When the first answer came: the delivered rate is counted from then at the earliest."""
     bucket: int = -(2**62)
@@ -203,6 +221,16 @@ class PacingState:
     def window_closed(self, now: float) -> bool:
         """Whether the server's window is used up until ``window_end``."""
         return self.allowance is not None and self.allowance <= 0 and now < self.window_end
+
+    def book_ahead(self) -> float:
+        """How far ahead a waiting request books its slot: less while the rate doubles.
+
+        A slot is spaced at the rate when it is booked; in slow start the rate
+        doubles every ``SLOW_START_DOUBLING`` s, so slots booked ``BOOK_AHEAD``
+        ahead would hold sending to the rate of a quarter second ago, about half.
+        """
+        ahead = SLOW_START_DOUBLING / 8.0 if self.slow_start else BOOK_AHEAD
+        return max(ahead, 2.0 / (self.effective_rate() or 1.0))
 
     def take(self, now: float) -> None:
         """Start a request now: use a slot, and one of the window's allowance."""
@@ -260,9 +288,8 @@ class PacingState:
             # Any answer but a 429 got through the limit: a 404 is delivered too.
             self._succeeded(now)
             if self.window is not None:
-                self.window += WINDOW_GROWTH
-                if self.window > MAX_WINDOW:
-                    self.window = None
+                since = now - (now if self.counting_since is None else self.counting_since)
+                self.window = _grown_window(self.window, since)
         reset_value = headers.get("x-ratelimit-reset")
         if reset_value is not None:
             self._window(headers, parse_retry_after(reset_value, now=wall()), now)
@@ -292,15 +319,14 @@ class PacingState:
             return
         if now - self.last_throttle > RATE_MEMORY:
             self.rate = None  # a long quiet: forget, the limit may have been raised
-        elif now > self.last_growth:
-            elapsed = min(now - self.last_growth, 1.0)
-            if self.slow_start:
-                self.rate = rate * 2.0 ** (elapsed / SLOW_START_DOUBLING)
-            else:
-                # CUBIC's curve: concave up to the plateau, flat near it, then convex.
-                since = (min(now - self.last_throttle, RATE_MEMORY) - RECOVERY) / RECOVERY
-                self.rate = self.plateau + (self.plateau - self.dropped_to) * since**3
-            self.last_growth = now
+        elif self.slow_start:
+            # Clocked by answers, as TCP's slow start by ACKs: delivered at the
+            # rate, it doubles every SLOW_START_DOUBLING s; a shut limit grows nothing.
+            self.rate = rate * 2.0 ** min(1.0, 1.0 / (rate * SLOW_START_DOUBLING))
+        else:
+            # CUBIC's curve: concave up to the plateau, flat near it, then convex.
+            since = (min(now - self.last_throttle, RATE_MEMORY) - RECOVERY) / RECOVERY
+            self.rate = self.plateau + (self.plateau - self.dropped_to) * since**3
 
     def _rotate(self, bucket: int) -> None:
         """Move the ring to ``bucket``, emptying the buckets skipped over."""
@@ -308,15 +334,15 @@ class PacingState:
             self.counts[skipped % _BUCKETS] = 0
         self.bucket = bucket
 
-    def delivered_rate(self, now: float) -> float:
-        """Successes per second over the last second (or since the first, at least 0.1 s)."""
+    def delivered_rate(self, now: float, *, at_least: float = _MIN_SPAN) -> float:
+        """Successes per second over the last second (or since the first, ``at_least`` s)."""
         bucket = int(now // _BUCKET)
         if bucket != self.bucket:
             self._rotate(bucket)
         if self.counting_since is None:
             return 0.0
         counted_from = max((bucket - _BUCKETS + 1) * _BUCKET, self.counting_since)
-        return sum(self.counts) / max(_MIN_SPAN, now - counted_from)
+        return sum(self.counts) / max(at_least, now - counted_from)
 
     def _throttled(self, now: float, advice: float | None, in_episode: bool) -> None:
         self.window = None  # the limit is found: a rate paces from here on
@@ -330,9 +356,9 @@ class PacingState:
             # for now, which the advice and the session's floor answer, not the rate.
             return
         if self.rate is None:
-            # What came through at once, counted over a tenth of a second at least;
-            # slow start finds more, if any, and the next episode measures less.
-            self.rate = max(MIN_RATE, self.delivered_rate(now))
+            # What came through, counted over FIRST_SPAN at least (a burst says
+            # little of a rate); slow start finds more, if any.
+            self.rate = max(MIN_RATE, self.delivered_rate(now, at_least=FIRST_SPAN))
             self.slow_start = True
         else:
             self.plateau = max(MIN_RATE, min(self.rate, self.delivered_rate(now)))
@@ -342,7 +368,6 @@ class PacingState:
         self.tested = False
         self.episode_left = self.in_flight
         self.last_throttle = now
-        self.last_growth = now
         # Slots booked at the old rate are given up and booked again at the new one.
         self.next_slot = max(self.paused_until, now + 1.0 / self.rate)
         self.epoch += 1
@@ -405,10 +430,11 @@ class AdaptiveRateLimiter:
             if state.paused_until > now or state.window_closed(now):
                 await self._sleep(wait)
                 continue
-            if wait > max(BOOK_AHEAD, 2.0 / (state.effective_rate() or 1.0)):
+            ahead = state.book_ahead()
+            if wait > ahead:
                 # Not booked this far ahead: the rate may grow meanwhile (slow start),
                 # and a slot booked at today's rate would come late.
-                await self._sleep(wait - BOOK_AHEAD)
+                await self._sleep(wait - ahead)
                 continue
             # Only spacing holds us back: book the slot now, so that waiting tasks
             # line up one per slot instead of all waking together.

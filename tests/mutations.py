@@ -742,6 +742,36 @@ MUTATIONS: tuple[Mutation, ...] = (
         "    wait = max(0.0, advice or 0.0)",
         (DECIDE, "-k", "floor_doubles"),
     ),
+    # Issue 18, second pass: start-up and slow start against silent limiters.
+    Mutation(
+        "the start-up window grows with every answer, however fast they come",
+        PA,
+        "    grown = min(window + WINDOW_GROWTH, INITIAL_WINDOW * 2.0**doublings)",
+        "    grown = window + WINDOW_GROWTH",
+        (PACING, "-k", "window_doubling"),
+    ),
+    Mutation(
+        "slow start grows with time, answers or not",
+        PA,
+        "            self.rate = rate * 2.0 ** min(1.0, 1.0 / (rate * SLOW_START_DOUBLING))",
+        "            self.rate = rate * 2.0 ** (min(now - self.last_throttle, 1.0) "
+        "/ SLOW_START_DOUBLING)",
+        (PACING, "-k", "not_with_time"),
+    ),
+    Mutation(
+        "slow start books slots as far ahead as a steady rate",
+        PA,
+        "        ahead = SLOW_START_DOUBLING / 8.0 if self.slow_start else BOOK_AHEAD",
+        "        ahead = BOOK_AHEAD",
+        (PACING, "-k", "learns_the_delivered_rate"),
+    ),
+    Mutation(
+        "the first 429 counts a burst as a rate",
+        PA,
+        "            self.rate = max(MIN_RATE, self.delivered_rate(now, at_least=FIRST_SPAN))",
+        "            self.rate = max(MIN_RATE, self.delivered_rate(now))",
+        (PACING, "-k", "first_span or not_with_time"),
+    ),
     # Issue 19: errors of a request all say which request.
     Mutation(
         "a ResponseTooLargeError says neither its request nor its attempts",

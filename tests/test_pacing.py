@@ -10,7 +10,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from telnyx_async._budget import RetryBudget
-from telnyx_async._pacing import MIN_RATE, RECOVERY, AdaptiveRateLimiter, PacingState
+from telnyx_async._pacing import (
+    BOOK_AHEAD,
+    FIRST_SPAN,
+    INITIAL_WINDOW,
+    MIN_RATE,
+    RECOVERY,
+    SLOW_START_DOUBLING,
+    WINDOW_DOUBLING,
+    AdaptiveRateLimiter,
+    PacingState,
+)
 
 from .conftest import SleepRecorder
 
@@ -40,7 +50,7 @@ def test_remaining_zero_waits_for_the_window_and_the_limit_refills_it() -> None:
 
 
 def test_the_first_429_learns_the_delivered_rate_then_slow_starts() -> None:
-    """100 successes in 1 s, then a 429: 100/s, doubling every 0.25 s until the next 429."""
+    """100 successes in 1 s, then a 429: 100/s, doubling per SLOW_START_DOUBLING s of answers."""
     state = PacingState()
     for i in range(100):
         state.take(i / 100)
@@ -49,8 +59,43 @@ def test_the_first_429_learns_the_delivered_rate_then_slow_starts() -> None:
     assert state.rate is not None
     assert 95 <= state.rate <= 105
     learned = state.rate
-    state.observe(200, {}, 1.25, wall=lambda: WALL)
-    assert state.rate == pytest.approx(2 * learned)
+    assert state.book_ahead() < BOOK_AHEAD  # slots booked at a rate about to double come late
+    now = 1.0
+    while now < 1.0 + SLOW_START_DOUBLING:  # answers delivered at the rate, as it grows
+        now += 1.0 / state.rate
+        state.take(now)
+        state.observe(200, {}, now, wall=lambda: WALL)
+    assert state.rate == pytest.approx(2 * learned, rel=0.05)
+
+
+def test_slow_start_grows_with_answers_not_with_time() -> None:
+    """A limit shut for a second (a fixed window, say) grows nothing meanwhile."""
+    state = PacingState()
+    for i in range(50):
+        state.take(i / 1000)
+        state.observe(200, {}, i / 1000, wall=lambda: WALL)
+    state.take(0.05)
+    state.observe(429, {}, 0.05, wall=lambda: WALL)
+    learned = state.rate
+    assert learned is not None
+    assert learned == pytest.approx(50 / FIRST_SPAN)  # a burst says little of a rate
+    state.take(1.05)
+    state.observe(200, {}, 1.05, wall=lambda: WALL)  # the first answer after the quiet
+    assert state.rate == pytest.approx(learned * 2 ** (1 / (learned * SLOW_START_DOUBLING)))
+
+
+def test_the_start_up_window_doubles_at_most_every_window_doubling_seconds() -> None:
+    """Answers every millisecond grow the window by time, not by their number."""
+    state = PacingState()
+    now = 0.0
+    while now < 3 * WINDOW_DOUBLING:
+        while not state.window_full():
+            state.take(now)
+        state.observe(200, {}, now, wall=lambda: WALL)
+        now += 0.001
+    assert state.window is not None
+    assert state.window <= INITIAL_WINDOW * 2**3 * 1.01
+    assert state.window >= INITIAL_WINDOW * 2**3 * 0.9
 
 
 def test_a_later_episode_drops_to_0_9_of_delivered_then_climbs_back_on_cubic_s_curve() -> None:
@@ -203,15 +248,17 @@ def test_an_outage_spends_the_budget_then_only_the_floor() -> None:
     assert sum(budget.try_spend(now=3.0) for _ in range(100)) == 2
 
 
-def test_a_429_during_start_up_learns_a_rate_over_a_tenth_of_a_second_at_least() -> None:
-    """Two successes at once, then a 429: counted over 0.1 s (20/s), not over no time."""
+def test_a_429_during_start_up_learns_a_rate_over_first_span_at_least() -> None:
+    """Two successes at once, then a 429: counted over FIRST_SPAN (2/s), not over no time."""
     state = PacingState()
     for t in (0.0, 0.001):
         state.take(t)
         state.observe(200, {}, t, wall=lambda: WALL)
     state.observe(429, {"Retry-After": "0.2"}, 0.001, wall=lambda: WALL)
-    assert state.rate == pytest.approx(20.0)
-    assert abs(state.delay(0.001) - 0.2) < 1e-9
+    rate = state.rate
+    assert rate == pytest.approx(2.0 / FIRST_SPAN)
+    assert rate is not None
+    assert state.delay(0.001) == pytest.approx(max(0.2, 1.0 / rate))
 
 
 def test_a_429_before_any_success_learns_no_rate() -> None:
@@ -261,11 +308,11 @@ async def test_a_pause_turns_the_fast_path_off() -> None:
 
 
 def test_any_answer_but_a_429_counts_as_delivered() -> None:
-    """A 404 got through the limit too: fifty of them in 0.5 s teach 100/s at the next 429."""
+    """A 404 got through the limit too: a hundred of them in 1 s teach 100/s at the next 429."""
     state = PacingState()
-    for i in range(50):
+    for i in range(100):
         state.take(i / 100)
         state.observe(404, {}, i / 100, wall=lambda: WALL)
-    state.take(0.5)
-    state.observe(429, {}, 0.5, wall=lambda: WALL)
+    state.take(1.0)
+    state.observe(429, {}, 1.0, wall=lambda: WALL)
     assert state.rate == pytest.approx(100, rel=0.05)
