@@ -28,8 +28,8 @@ What the server says, and what the state does with it:
 3. **A learned rate**, for limiters that say nothing but 429 (a leaky bucket in a
    gateway, say). Requests are spaced evenly at it, booked at most ``BOOK_AHEAD``
    seconds ahead. The first 429 sets it to the rate answers were delivered at (over
-   the last second, or since the first answer, counted over ``FIRST_SPAN`` (1 s) at
-   least: a limiter's burst answered at once is not its rate), then it
+   the last second, or since the first answer, counted over ``FIRST_SPAN`` (0.5 s)
+   at least: a limiter's burst answered at once is not its rate), then it
    *slow-starts*: clocked by answers as TCP's by ACKs, it doubles every
    ``SLOW_START_DOUBLING`` (0.15) s of answers delivered at the rate, until the next
    429; slots are then booked only a few milliseconds ahead, or sending would lag
@@ -86,9 +86,11 @@ WINDOW_DOUBLING: Final = 0.1
 come: against a server answering in 2 ms, growth per answer alone would reach any
 concurrency within a tenth of a second, and every request in flight when a limiter's
 burst runs out is refused."""
-FIRST_SPAN: Final = 1.0
+FIRST_SPAN: Final = 0.5
 """The first 429's rate counts what was delivered as if over this many seconds at
-least: a limiter's burst answered at once says little about its rate."""
+least: a limiter's burst answered at once says little about its rate. Not longer:
+slow start must climb from there, and a leaky bucket's small burst read over 1 s
+starts it at a seventh of a 200/s limit."""
 MAX_WINDOW: Final = 256.0
 """Past this many, the start-up window is dropped: it no longer bounds anything."""
 BOOK_AHEAD: Final = 0.25
@@ -99,8 +101,8 @@ _BUCKETS: Final = 10
 _UNKNOWN_WAIT: Final = 1e-3
 """Added to a wait ``acquire()`` cannot know (no answer came to free the window)."""
 _MIN_SPAN: Final = 0.1
-"""Shortest time a delivered rate is measured over: a burst answered at once is
-counted as if spread over this long."""
+"""Shortest time a later episode's delivered rate is measured over: a burst
+answered at once is counted as if spread over this long."""
 
 
 @runtime_checkable
