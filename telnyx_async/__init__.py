@@ -76,3 +76,25 @@ __all__ = [
     "__version__",
     "run",
 ]
+
+# Tracebacks and reprs name the exceptions as users import them (telnyx_async.X,
+# not telnyx_async._errors.X); pickling finds them there too.
+for _error in (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    InternalServerError,
+    InvalidConnectionIdError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseTooLargeError,
+    ResponseValidationError,
+    TelnyxError,
+    TLSError,
+    UnprocessableEntityError,
+):
+    _error.__module__ = __name__
+del _error

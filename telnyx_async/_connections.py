@@ -26,7 +26,7 @@ from ._listing import (
     check_page_size,
     check_sort,
 )
-from ._loop import check_deadline, deadline_at
+from ._loop import check_deadline, deadline_at, deadline_text
 from ._models import Connection, Page
 from ._protocol import RawResponse, decode_connection, decode_page, encode_id, encode_query
 
@@ -60,6 +60,9 @@ class Connections:
         self._prefix = prefix
         self._list_url = prefix.rstrip("/")
         self._pool_limit = pool_limit
+
+    def __repr__(self) -> str:
+        return f"<Connections of {self._list_url}>"
 
     async def get(self, conn_id: str, *, deadline: float | None = None) -> Connection:
         """Retrieve one connection (``GET /connections/{id}``), retrying transient failures.
@@ -370,4 +373,6 @@ async def _follow(shared: asyncio.Future[Connection], deadline_at: float | None)
     except TelnyxError as exc:
         raise copy.copy(exc) from exc.__cause__
     except TimeoutError:  # our own deadline: the shared lookup goes on for the others
-        raise APITimeoutError("the lookup did not complete within its deadline") from None
+        raise APITimeoutError(
+            f"the lookup did not complete within {deadline_text(deadline_at)}"
+        ) from None

@@ -44,6 +44,7 @@ from typing import Final, Literal
 from ._budget import RetryBudget
 from ._config import THROTTLE_FLOOR_MAX, THROTTLE_FLOOR_START
 from ._errors import APIStatusError, APITimeoutError, RateLimitError, TelnyxError, TLSError
+from ._loop import deadline_text
 from ._retry import RetryPolicy, retry_after_from
 
 Reason = Literal[
@@ -176,6 +177,7 @@ def decide(
     now: float,
     wall: float,
     request: str,
+    deadline_at: float | None = None,
 ) -> Decision:
     """What to do after an attempt that did not succeed.
 
@@ -193,6 +195,7 @@ def decide(
         now: the session's monotonic clock, in seconds.
         wall: the Unix time, for a ``Retry-After`` date.
         request: ``"GET /path"``, shown in a deadline's error.
+        deadline_at: the call's deadline (a ``Deadline`` says its length in the error).
 
     Example:
         >>> call, streak = CallState(), ThrottleStreak()
@@ -203,7 +206,9 @@ def decide(
         Resend(delay=2.0, reason='rate limited')
     """
     if status is None:
-        return _after_no_answer(error, call, policy, budget, deadline_left, now, request)
+        return _after_no_answer(
+            error, call, policy, budget, deadline_left, now, request, deadline_at
+        )
     assert isinstance(error, APIStatusError)
     assert headers is not None
     advice = retry_after_from(status, headers, now=wall)
@@ -236,6 +241,7 @@ def _after_no_answer(
     deadline_left: float | None,
     now: float,
     request: str,
+    deadline_at: float | None,
 ) -> Decision:
     if isinstance(error, TLSError):
         return Raise(error, "TLS")  # fails the same way every time
@@ -243,7 +249,7 @@ def _after_no_answer(
         return Raise(error, "max_retries")
     delay = policy.delay(call.retries)
     if deadline_left is not None and delay >= deadline_left:
-        return Raise(deadline_error(request), "deadline")
+        return Raise(deadline_error(request, deadline_at), "deadline")
     if not budget.try_spend(now=now):
         return Raise(_unbudgeted(error), "retry budget")
     return Retry(delay)
@@ -292,9 +298,9 @@ def max_throttled_requests(max_rate_limit_wait: float) -> int:
         sent += 1
 
 
-def deadline_error(request: str) -> APITimeoutError:
-    """The error of a call whose deadline ran out."""
-    error = APITimeoutError(f"{request} did not complete within its deadline")
+def deadline_error(request: str, deadline_at: float | None = None) -> APITimeoutError:
+    """The error of a call whose deadline ran out (its length said, when known)."""
+    error = APITimeoutError(f"{request} did not complete within {deadline_text(deadline_at)}")
     error.caller_bound = True  # this call's limits, not the API's answer
     return error
 

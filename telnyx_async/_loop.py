@@ -44,8 +44,21 @@ def check_deadline(deadline: float | None) -> float | None:
     return deadline
 
 
+class Deadline(float):
+    """A loop-clock instant that remembers the ``deadline=`` it came from, for messages."""
+
+    seconds: float
+
+    def __new__(cls, at: float, seconds: float) -> Deadline:
+        instant = super().__new__(cls, at)
+        instant.seconds = seconds
+        return instant
+
+
 def deadline_at(deadline: float | None) -> float | None:
     """The loop-clock instant by which a call started now with ``deadline`` seconds must end.
+
+    The instant is a ``Deadline``: a float that also says its ``seconds``.
 
     Raises:
         ValueError: ``deadline`` is not a number of seconds > 0.
@@ -53,4 +66,11 @@ def deadline_at(deadline: float | None) -> float | None:
     seconds = check_deadline(deadline)
     if seconds is None:
         return None
-    return asyncio.get_running_loop().time() + seconds
+    return Deadline(asyncio.get_running_loop().time() + seconds, seconds)
+
+
+def deadline_text(deadline_at: float | None) -> str:
+    """``"its 0.5s deadline"``, or ``"its deadline"`` when the length is not known."""
+    if isinstance(deadline_at, Deadline):
+        return f"its {deadline_at.seconds:g}s deadline"
+    return "its deadline"

@@ -411,6 +411,16 @@ class AdaptiveRateLimiter:
         self._wall = wall_clock
         self._sleep = sleep
 
+    def __repr__(self) -> str:
+        state, now = self.state, self._clock()
+        cap = "none" if state.cap is None else f"{state.cap:g}/s"
+        learned = "none yet" if state.rate is None else f"{state.rate:.4g}/s"
+        paused = state.paused_until - now
+        tail = f" paused {paused:.3g}s" if paused > 0 else ""
+        return (
+            f"<AdaptiveRateLimiter cap={cap} learned={learned} in_flight={state.in_flight}{tail}>"
+        )
+
     async def acquire(self, *, max_wait: float) -> float:
         """Wait for a slot and take it (``0.0``), or return the wait when over ``max_wait``."""
         if self.take_now():

@@ -278,7 +278,8 @@ class TelnyxSession:
         except TimeoutError as exc:
             if isinstance(exc, APITimeoutError) or not scope.expired():
                 raise
-            raise self._finish(deadline_error(self._request(url)), url, tally[0]) from None
+            error = deadline_error(self._request(url), deadline_at)
+            raise self._finish(error, url, tally[0]) from None
 
     async def _attempts(
         self, url: str, deadline_at: float | None, tally: list[int] | None
@@ -293,7 +294,8 @@ class TelnyxSession:
             if deadline_at is not None and deadline_at <= asyncio.get_running_loop().time():
                 # Checked, not only left to the timeout scope: a cancellation that
                 # aiohttp's own attempt timeout consumed at the same instant is lost.
-                raise self._finish(deadline_error(self._request(url)), url, call.attempts)
+                cut = deadline_error(self._request(url), deadline_at)
+                raise self._finish(cut, url, call.attempts)
             if local is None or not local.take_now():
                 before = clock()
                 need = await limiter.acquire(max_wait=max(0.0, self._allowed(call, deadline_at)))
@@ -325,7 +327,10 @@ class TelnyxSession:
                 )
             except APIConnectionError as exc:
                 await limiter.observe(None, None)
-                self._connection_errors += 1
+                # Not counted when the caller's deadline cut it (asyncio fires timers
+                # up to its clock resolution early: a millisecond of slack).
+                if deadline_at is None or asyncio.get_running_loop().time() < deadline_at - 1e-3:
+                    self._connection_errors += 1
                 if debug:
                     self._log_attempt(url, call.attempts, None, None, log_from, exc)
                 decision = self._decide(None, None, exc, call, url, deadline_at)
@@ -395,6 +400,7 @@ class TelnyxSession:
             now=self._clock(),
             wall=time.time(),
             request=self._request(url),
+            deadline_at=deadline_at,
         )
 
     def _allowed(self, call: CallState, deadline_at: float | None) -> float:

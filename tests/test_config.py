@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from telnyx_async import DEFAULT_BASE_URL, TelnyxError, TelnyxSession
+from telnyx_async import DEFAULT_BASE_URL, AdaptiveRateLimiter, TelnyxError, TelnyxSession
 from telnyx_async._config import api_key_from, base_url_from
+from telnyx_async.testing import FakeTelnyx
 
 from .conftest import API_KEY
 
@@ -71,3 +72,18 @@ def test_repr_never_shows_the_key() -> None:
     assert text == "<TelnyxSession base_url='http://127.0.0.1:1/v2' open>"
     assert API_KEY[:8] not in text
     assert API_KEY[-6:] not in text
+
+
+async def test_reprs_say_what_a_thing_is_and_never_the_key() -> None:
+    """The resource, the limiter and the fake show their URL or rate, not an address."""
+    limiter = AdaptiveRateLimiter(rate_limit=50)
+    assert repr(limiter) == "<AdaptiveRateLimiter cap=50/s learned=none yet in_flight=0>"
+    fake = FakeTelnyx(connections=3)
+    assert repr(fake) == "<FakeTelnyx not serving with 3 connections>"
+    async with fake as server:
+        async with TelnyxSession(server.api_key, base_url=server.base_url) as telnyx:
+            assert repr(telnyx.connections) == f"<Connections of {server.base_url}/connections>"
+            await telnyx.connections.get(server.ids[0])
+        texts = [repr(server), repr(telnyx.connections), repr(limiter)]
+        assert texts[0] == f"<FakeTelnyx at {server.base_url} with 3 connections>"
+        assert not any(server.api_key in text for text in texts)

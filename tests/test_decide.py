@@ -35,6 +35,7 @@ from telnyx_async._decide import (
     max_throttled_requests,
 )
 from telnyx_async._errors import APIStatusError, TelnyxError
+from telnyx_async._loop import Deadline
 from telnyx_async._pacing import PacingState
 
 WALL = 1_700_000_000.0
@@ -351,6 +352,25 @@ def test_a_connection_error_backs_off_then_gives_up_at_the_deadline() -> None:
     assert decision.reason == "deadline"
     assert isinstance(decision.error, TimeoutError)
     assert "did not complete within its deadline" in str(decision.error)
+    call = Call(policy=policy)
+    call.state.attempts += 1
+    named = decide(
+        None,
+        None,
+        APIConnectionError("GET /v2/connections/1 failed: reset"),
+        call.state,
+        call.streak,
+        policy=policy,
+        budget=RetryBudget(),
+        max_rate_limit_wait=60.0,
+        deadline_left=0.0,
+        now=0.0,
+        wall=WALL,
+        request="GET /v2/connections/1",
+        deadline_at=Deadline(100.0, 0.5),
+    )
+    assert isinstance(named, Raise)
+    assert "GET /v2/connections/1 did not complete within its 0.5s deadline" in str(named.error)
 
 
 def test_a_tls_failure_is_never_retried() -> None:

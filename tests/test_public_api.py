@@ -47,3 +47,20 @@ def test_error_tree() -> None:
             assert issubclass(obj, t.TelnyxError), name
     for cls in (t.NotFoundError, t.RateLimitError, t.InternalServerError):
         assert issubclass(cls, t.APIStatusError)
+
+
+def test_public_exceptions_are_reported_under_the_package() -> None:
+    """A traceback says telnyx_async.APITimeoutError, and a pickled error comes back."""
+    import pickle
+
+    errors = [
+        value
+        for name in telnyx_async.__all__
+        if isinstance(value := getattr(telnyx_async, name), type)
+        and issubclass(value, BaseException)
+    ]
+    assert len(errors) >= 15
+    for error in errors:
+        assert error.__module__ == "telnyx_async", error
+    back = pickle.loads(pickle.dumps(telnyx_async.NotFoundError("gone", status=404)))
+    assert type(back) is telnyx_async.NotFoundError

@@ -103,7 +103,7 @@ async def test_deadline_bounds_a_get_across_retries(server: LocalServer) -> None
     # Out of time during an attempt: APITimeoutError; with less left than the next
     # backoff: the status error at once. Either way it says why, and no later.
     assert took < 0.6
-    assert "deadline" in str(info.value)
+    assert "0.2s deadline" in str(info.value)
     assert info.value.attempts >= 3
 
 
@@ -220,8 +220,23 @@ async def test_a_leaders_deadline_does_not_fail_a_patient_follower(server: Local
         leader = asyncio.create_task(telnyx.connections.get("8", deadline=0.05))
         await arrived.wait()
         follower = asyncio.create_task(telnyx.connections.get("8"))
-        with pytest.raises(APITimeoutError):
+        with pytest.raises(APITimeoutError, match=r"within its 0\.05s deadline"):
             await leader
         conn = await follower
     assert conn.id == "8"
     assert len(server.requests) == 2
+
+
+async def test_a_deadline_cut_is_not_a_connection_error(server: LocalServer) -> None:
+    """A request the caller's deadline cuts short says its deadline; the API did not fail."""
+
+    async def handler(request: web.Request, server: LocalServer) -> web.StreamResponse:
+        await asyncio.sleep(5)
+        return await ok_handler(request, server)
+
+    server.handler = handler
+    async with make(server) as telnyx:
+        with pytest.raises(APITimeoutError, match=r"did not complete within its 0\.1s deadline"):
+            await telnyx.connections.get("3", deadline=0.1)
+        assert telnyx.stats.connection_errors == 0
+        assert telnyx.stats.requests == 1

@@ -189,6 +189,11 @@ class FakeTelnyx:
     def faults(self, faults: Faults) -> None:
         self._state = FaultState(faults)
 
+    def __repr__(self) -> str:
+        # Never the API key it accepts.
+        where = f"at {self.base_url}" if self.port and self._runner else "not serving"
+        return f"<FakeTelnyx {where} with {len(self.connections)} connections>"
+
     @property
     def base_url(self) -> str:
         """The URL to pass as ``base_url`` (``TELNYX_BASE_URL``): ``https://`` with ``tls=True``."""
