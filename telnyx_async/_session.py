@@ -327,6 +327,10 @@ class TelnyxSession:
                 )
             except APIConnectionError as exc:
                 await limiter.observe(None, None)
+                if transport.closed:
+                    # close() cut it: nothing is retried on a closed session.
+                    closed = TelnyxError("this TelnyxSession was closed during the call")
+                    raise self._finish(closed, url, call.attempts) from exc
                 # Not counted when the caller's deadline cut it (asyncio fires timers
                 # up to its clock resolution early: a millisecond of slack).
                 if deadline_at is None or asyncio.get_running_loop().time() < deadline_at - 1e-3:

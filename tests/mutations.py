@@ -788,6 +788,28 @@ MUTATIONS: tuple[Mutation, ...] = (
         "                if False:",
         (SESSION, "-k", "no_version"),
     ),
+    Mutation(
+        "a request cut by close() is retried",
+        S,
+        "                if transport.closed:\n",
+        "                if False:\n",
+        (SESSION, "-k", "close_during"),
+    ),
+    Mutation(
+        "a request the caller's deadline cut counts as a connection error",
+        S,
+        "                if deadline_at is None or asyncio.get_running_loop().time() "
+        "< deadline_at - 1e-3:",
+        "                if True:",
+        ("tests/test_resilience.py", "-k", "not_a_connection_error"),
+    ),
+    Mutation(
+        "a deadline's error does not say how long it was",
+        "telnyx_async/_loop.py",
+        '        return f"its {deadline_at.seconds:g}s deadline"',
+        '        return "its deadline"',
+        ("tests/test_resilience.py", "-k", "deadline"),
+    ),
 )
 
 

@@ -589,6 +589,30 @@ async def test_close_is_idempotent_and_final(server: LocalServer) -> None:
         await telnyx.connections.get("1")
 
 
+async def test_close_during_a_bulk_run_retries_nothing(server: LocalServer) -> None:
+    """close() while requests are in flight: each ends with a TelnyxError, none is retried."""
+    arrived = asyncio.Event()
+
+    async def handler(request: web.Request, server: LocalServer) -> web.StreamResponse:
+        arrived.set()
+        await asyncio.sleep(5)
+        return await ok_handler(request, server)
+
+    server.handler = handler
+    telnyx = make(server)
+    run = asyncio.create_task(
+        telnyx.connections.gather_many([str(i) for i in range(20)], return_exceptions=True)
+    )
+    await arrived.wait()
+    await telnyx.close()
+    results = await asyncio.wait_for(run, 5)
+    assert all(isinstance(r, TelnyxError) and "closed" in str(r) for r in results), results
+    assert telnyx.stats.retries == 0
+    sent = len(server.requests)
+    await asyncio.sleep(0.05)
+    assert len(server.requests) == sent  # nothing went out after close()
+
+
 async def test_no_unclosed_warnings_after_close(server: LocalServer) -> None:
     """A normally closed session leaves no 'Unclosed client session/connector' warning."""
     with warnings.catch_warnings(record=True) as caught:
