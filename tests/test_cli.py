@@ -155,6 +155,23 @@ def test_bulk_all_ok_exits_0_and_reads_stdin(fake: FakeTelnyx) -> None:
     assert "ok 50, failed 0" in result.stderr
 
 
+def test_bulk_summary_counts_in_the_singular_and_plural(
+    fake: FakeTelnyx, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One id: "1 id in", "1 request"; fifty: "50 ids in", "50 requests"."""
+    args = ["--api-key", fake.api_key, "--base-url", fake.base_url]
+    for ids, noun, requests in (
+        (fake.ids[:1], "1 id in", "1 request ("),
+        (fake.ids, "50 ids in", "50 requests ("),
+    ):
+        path = tmp_path / f"ids-{len(ids)}.txt"
+        path.write_text("\n".join(ids) + "\n")
+        assert main(["bulk", str(path), "-o", str(tmp_path / f"out-{len(ids)}"), *args]) == 0
+        err = capsys.readouterr().err
+        assert noun in err, err
+        assert requests in err, err
+
+
 def test_get_prints_json_and_fails_on_unknown(
     fake: FakeTelnyx, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -159,12 +159,16 @@ def report(
     requests_rate = stats.requests / elapsed if elapsed > 0 else 0.0
     err.write(
         f"{'interrupted: ' if interrupted else ''}"
-        f"ok {tally.ok:,}, failed {failed:,}; {done:,} ids in {elapsed:.2f}s "
-        f"({ids_rate:,.0f} ids/s); {stats.requests:,} requests ({requests_rate:,.0f} requests/s), "
+        f"ok {tally.ok:,}, failed {failed:,}; {_count(done, 'id')} in {elapsed:.2f}s "
+        f"({ids_rate:,.0f} ids/s); {_count(stats.requests, 'request')} "
+        f"({requests_rate:,.0f} requests/s), "
         f"retries {stats.retries:,}, rate-limited {stats.rate_limited:,}\n"
     )
     if tally.skipped:
-        err.write(f"resumed: {tally.skipped:,} ids already done in the output file were skipped\n")
+        err.write(
+            f"resumed: {_count(tally.skipped, 'id')} already done in the output file "
+            f"{'was' if tally.skipped == 1 else 'were'} skipped\n"
+        )
     if tally.rejected is not None:
         why = "TLS failed" if isinstance(tally.rejected, TLSError) else "the API rejected the key"
         err.write(f"stopped: {why} ({tally.rejected}); the remaining ids were not looked up\n")
@@ -236,3 +240,8 @@ def cut_half_written_line(stream: IO[bytes], previous: PreviousResults) -> int:
         stream.truncate(previous.complete_bytes)
         stream.seek(0, 2)
     return size - previous.complete_bytes
+
+
+def _count(number: int, noun: str) -> str:
+    """``"1 id"``, ``"2,000 ids"``: the number and its noun, plural when it must be."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
