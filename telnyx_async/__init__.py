@@ -1,6 +1,6 @@
 """telnyx-async: an asyncio-native client for the Telnyx Connections API.
 
-Example:
+Examples:
     >>> from telnyx_async import TelnyxSession
     >>> async with TelnyxSession() as telnyx:  # doctest: +SKIP
     ...     conn = await telnyx.connections.get("1293384261075731499")

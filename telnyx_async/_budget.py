@@ -29,7 +29,7 @@ class RetryBudget:
     is allowed up to about 33% failures (0.5 per success); in a total outage,
     a run sends about 50 retries plus one a second, whatever its size.
 
-    Example:
+    Examples:
         >>> budget = RetryBudget(max_tokens=2, floor_per_second=0.0)
         >>> budget.try_spend(now=0.0), budget.try_spend(now=0.0), budget.try_spend(now=0.0)
         (True, True, False)

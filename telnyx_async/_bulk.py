@@ -84,7 +84,7 @@ async def bounded_map(
         fatal: exception types that end the run even when ``capture`` covers them
             (an error that every other item would meet too).
 
-    Example:
+    Examples:
         >>> async for item, result in bounded_map(range(10), work, concurrency=4):  # doctest: +SKIP
         ...     print(item, result)
     """

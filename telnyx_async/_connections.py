@@ -90,7 +90,7 @@ class Connections:
             APITimeoutError: an attempt timed out every time, or ``deadline`` ran out.
             ResponseValidationError: the API's answer does not match the schema.
 
-        Example:
+        Examples:
             >>> conn = await telnyx.connections.get("1293384261075731499")  # doctest: +SKIP
         """
         return await self._get(conn_id, deadline_at(deadline))
@@ -189,7 +189,7 @@ class Connections:
                 is wrong for every id, so the run stops at the first one.
             TLSError: likewise: the server's certificate is not trusted.
 
-        Example:
+        Examples:
             >>> conns = await telnyx.connections.gather_many(ids, concurrency=64)  # doctest: +SKIP
         """
         if isinstance(ids, AsyncIterable):
@@ -238,7 +238,7 @@ class Connections:
         in ``contextlib.aclosing`` to have that happen at once rather than when
         the loop next collects the abandoned generator.
 
-        Example:
+        Examples:
             >>> from contextlib import aclosing  # doctest: +SKIP
             >>> async with aclosing(telnyx.connections.iter_many(ids)) as results:
             ...     async for conn_id, result in results:
@@ -287,7 +287,7 @@ class Connections:
                 size out of range, a ``deadline`` <= 0.
             TypeError: an argument of the wrong type.
 
-        Example:
+        Examples:
             >>> async for conn in telnyx.connections.list(sort="connection_name"):  # doctest: +SKIP
             ...     print(conn.id)
         """
@@ -317,7 +317,7 @@ class Connections:
 
         The filters are those of ``list()``; so are the errors.
 
-        Example:
+        Examples:
             >>> await telnyx.connections.count(name_contains="office")  # doctest: +SKIP
             42
         """

@@ -197,7 +197,7 @@ def decide(
         request: ``"GET /path"``, shown in a deadline's error.
         deadline_at: the call's deadline (a ``Deadline`` says its length in the error).
 
-    Example:
+    Examples:
         >>> call, streak = CallState(), ThrottleStreak()
         >>> error = RateLimitError("Too many requests", status=429)
         >>> decide(429, {"Retry-After": "2"}, error, call, streak, policy=RetryPolicy(),
@@ -285,7 +285,7 @@ def max_throttled_requests(max_rate_limit_wait: float) -> int:
     The floor's sleeps between them are 0, 0.05, 0.1, ... 6.4, then 10 s each;
     every request is sent within ``max_rate_limit_wait`` of the first 429.
 
-    Example:
+    Examples:
         >>> max_throttled_requests(60.0)
         14
     """

@@ -44,7 +44,7 @@ class ErrorMeta(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 class ErrorObject(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One entry of the ``errors`` list of the API's ``ErrorResponse``.
 
-    Example:
+    Examples:
         >>> err.code, err.title, err.detail  # doctest: +SKIP
         ('10005', 'Resource not found', 'The requested resource or URL could not be found.')
     """
@@ -156,7 +156,7 @@ class APIStatusError(TelnyxError):
             the body was not the documented JSON (an HTML page from a proxy, say).
         request_id: the ``x-request-id`` response header, when present.
 
-    Example:
+    Examples:
         >>> try:  # doctest: +SKIP
         ...     await telnyx.connections.get("123")
         ... except NotFoundError as exc:

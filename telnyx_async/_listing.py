@@ -123,7 +123,7 @@ class ConnectionListing:
     makes that happen at once rather than when the loop next collects the
     abandoned iterator.
 
-    Example:
+    Examples:
         >>> async for conn in telnyx.connections.list(name_contains="office"):  # doctest: +SKIP
         ...     print(conn.id, conn.connection_name)
     """
@@ -168,7 +168,7 @@ class ConnectionListing:
                 too when the ``deadline``, counted from the walk's start, runs out.
             ResponseValidationError: a page does not match the schema.
 
-        Example:
+        Examples:
             >>> async for page in telnyx.connections.list().pages():  # doctest: +SKIP
             ...     print(page.meta.page_number, "of", page.meta.total_pages)
         """

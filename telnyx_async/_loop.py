@@ -25,7 +25,7 @@ def run(main: Coroutine[Any, Any, T]) -> T:
     A library cannot change the loop of an application that is already running;
     this is for scripts and workers that start their own. The CLI uses it.
 
-    Example:
+    Examples:
         >>> import telnyx_async
         >>> telnyx_async.run(main())  # doctest: +SKIP
     """

@@ -24,7 +24,7 @@ class AnchorsiteOverride:
     Plain string constants, not an Enum: Telnyx adds sites, and a site this
     release has never heard of must still decode.
 
-    Example:
+    Examples:
         >>> conn.anchorsite_override == AnchorsiteOverride.CHICAGO_IL  # doctest: +SKIP
         True
     """
@@ -62,7 +62,7 @@ class Connection(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     ``null``. Fields not declared here are skipped while decoding, so new API
     fields never break an old client.
 
-    Example:
+    Examples:
         >>> conn = await telnyx.connections.get("1293384261075731499")  # doctest: +SKIP
         >>> conn.connection_name, conn.created_at.year  # doctest: +SKIP
         ('office-trunk', 2018)
@@ -106,7 +106,7 @@ class PaginationMeta(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 class Page(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One page of ``GET /connections``: its connections and where it sits.
 
-    Example:
+    Examples:
         >>> async for page in telnyx.connections.list().pages():  # doctest: +SKIP
         ...     print(page.meta.page_number, len(page.data))
     """

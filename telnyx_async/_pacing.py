@@ -387,7 +387,7 @@ class AdaptiveRateLimiter:
         clock: a monotonic clock in seconds (tests pass a fake one).
         sleep: the coroutine used to wait (tests pass a fake one).
 
-    Example:
+    Examples:
         >>> limiter = AdaptiveRateLimiter(rate_limit=50)  # doctest: +SKIP
         >>> TelnyxSession(rate_limiter=limiter)  # doctest: +SKIP
     """

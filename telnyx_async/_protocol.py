@@ -49,7 +49,7 @@ def encode_id(conn_id: str) -> str:
         InvalidConnectionIdError: (a ``ValueError``) it is empty, ``"."``, ``".."``
             or holds a lone surrogate.
 
-    Example:
+    Examples:
         >>> encode_id("../balance")
         '..%2Fbalance'
     """
@@ -166,7 +166,7 @@ def encode_query(params: Iterable[tuple[str, str]]) -> str:
     Raises:
         ValueError: a value holds a lone surrogate (it has no UTF-8 form).
 
-    Example:
+    Examples:
         >>> encode_query([("page[size]", "250"), ("sort", "-created_at")])
         'page%5Bsize%5D=250&sort=-created_at'
     """

@@ -108,7 +108,7 @@ class RedisRateLimiter:
         ImportError: redis-py is not installed.
         ValueError: a rate or the timeout is not positive, or the key is empty.
 
-    Example:
+    Examples:
         >>> limiter = RedisRateLimiter("redis://localhost:6379/0", rate=200,
         ...                            key="telnyx:acct-1")  # doctest: +SKIP
         >>> async with limiter, TelnyxSession(rate_limiter=limiter) as telnyx:  # doctest: +SKIP

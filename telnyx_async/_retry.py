@@ -32,7 +32,7 @@ class RetryPolicy:
     server said how long to wait (``Retry-After``, or ``x-ratelimit-reset`` on
     a 429) and that advice is between 0 and ``max_retry_after``.
 
-    Example:
+    Examples:
         >>> policy = RetryPolicy(max_retries=5, initial_delay=0.1)
         >>> policy.delay(3, rand=lambda: 1.0)
         0.8
@@ -82,7 +82,7 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     (a date with an absurd field included: it is ignored, never raised);
     a date in the past gives ``0.0``.
 
-    Example:
+    Examples:
         >>> parse_retry_after("3", now=0.0)
         3.0
         >>> parse_retry_after("Thu, 01 Jan 1970 00:00:10 GMT", now=4.0)

@@ -110,7 +110,7 @@ class TelnyxSession:
         TelnyxError: no API key was given and ``TELNYX_API_KEY`` is not set.
         ValueError: an argument is out of range, or the key holds whitespace.
 
-    Example:
+    Examples:
         >>> async with TelnyxSession() as telnyx:  # doctest: +SKIP
         ...     conn = await telnyx.connections.get("1293384261075731499")
         ...     print(conn.connection_name)

@@ -8,7 +8,7 @@ import msgspec
 class SessionStats(msgspec.Struct, frozen=True, kw_only=True):
     """Counters of one ``TelnyxSession``, as of the moment ``telnyx.stats`` was read.
 
-    Example:
+    Examples:
         >>> telnyx.stats  # doctest: +SKIP
         SessionStats(requests=10003, retries=3, connection_errors=1, responses={200: 9999, 503: 3})
     """

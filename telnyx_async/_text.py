@@ -24,7 +24,7 @@ class SecretStrings:
     an exception passes, and ``traceback`` with ``capture_locals`` or an error
     reporter records the ``repr`` of every local, and the items of every sequence.
 
-    Example:
+    Examples:
         >>> SecretStrings("KEY123")
         <SecretStrings: 1 redacted>
     """
@@ -47,7 +47,7 @@ class SecretStrings:
 def shorten(text: str, limit: int = MAX_MESSAGE_TEXT_CHARS) -> str:
     """Cut ``text`` to ``limit`` characters, saying how many were left out.
 
-    Example:
+    Examples:
         >>> shorten("abcdef", 3)
         'abc...[3 more chars]'
     """
@@ -59,7 +59,7 @@ def shorten(text: str, limit: int = MAX_MESSAGE_TEXT_CHARS) -> str:
 def redact(text: str, secrets: Iterable[str]) -> str:
     """Replace every occurrence of each secret in ``text`` by ``[redacted]``.
 
-    Example:
+    Examples:
         >>> redact("Bearer KEY123", ["KEY123"])
         'Bearer [redacted]'
     """

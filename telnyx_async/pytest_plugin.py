@@ -25,7 +25,7 @@ def fake_telnyx(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTelnyx]:
     the test, so a plain ``TelnyxSession()`` talks to it. Set ``fake_telnyx.faults``
     to inject faults.
 
-    Example:
+    Examples:
         >>> async def test_lookup(fake_telnyx):  # doctest: +SKIP
         ...     async with TelnyxSession() as telnyx:
         ...         conn = await telnyx.connections.get(fake_telnyx.ids[0])
@@ -46,7 +46,7 @@ def fake_telnyx_tls(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTelnyx]:
     ``https://`` URL; trust its authority with ``ssl=fake_telnyx_tls.client_ssl_context()``
     (or write ``fake_telnyx_tls.ca_pem`` to a file for ``--ca-file``).
 
-    Example:
+    Examples:
         >>> async def test_lookup_over_https(fake_telnyx_tls):  # doctest: +SKIP
         ...     ssl = fake_telnyx_tls.client_ssl_context()
         ...     async with TelnyxSession(ssl=ssl) as telnyx:

@@ -64,3 +64,17 @@ def test_public_exceptions_are_reported_under_the_package() -> None:
         assert error.__module__ == "telnyx_async", error
     back = pickle.loads(pickle.dumps(telnyx_async.NotFoundError("gone", status=404)))
     assert type(back) is telnyx_async.NotFoundError
+
+
+def test_docstring_examples_are_titled_as_the_reference_renders_them() -> None:
+    """griffe renders "Examples:" as code; a singular "Example:" became nested blockquotes."""
+    import re
+
+    package = Path(telnyx_async.__file__).parent
+    singular = [
+        f"{path.relative_to(package)}:{number}"
+        for path in sorted(package.rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if re.fullmatch(r"\s*Example:\s*", line)
+    ]
+    assert singular == []

@@ -7,7 +7,7 @@ bodies, ``x-request-id`` on every response, 401 for a wrong key, 400 for a
 query the spec refuses, 429 with ``x-ratelimit-*`` headers) and injects
 seeded, reproducible faults that can be changed while it runs.
 
-Example:
+Examples:
     >>> async with FakeTelnyx(connections=100, seed=1) as server:  # doctest: +SKIP
     ...     async with TelnyxSession(server.api_key, base_url=server.base_url) as telnyx:
     ...         conn = await telnyx.connections.get(server.ids[0])

@@ -17,7 +17,7 @@ class Faults:
     same seed and the same request order give the same faults, whatever the
     latency (which draws from a stream of its own).
 
-    Example:
+    Examples:
         >>> Faults(error_rate=0.05, rate_limit_rate=0.01, latency=(0.001, 0.005))
         Faults(error_rate=0.05, ...)
     """

@@ -214,7 +214,7 @@ class FakeTelnyx:
     def client_ssl_context(self) -> ssl.SSLContext:
         """A new client ``SSLContext`` that trusts this server (``tls=True`` only).
 
-        Example:
+        Examples:
             >>> async with FakeTelnyx(tls=True) as server:  # doctest: +SKIP
             ...     telnyx = TelnyxSession(server.api_key, base_url=server.base_url,
             ...                            ssl=server.client_ssl_context())
@@ -283,7 +283,7 @@ class FakeTelnyx:
     def serve_in_thread(self) -> Generator[Self]:
         """Run the server on its own event loop in a daemon thread, for sync code and fixtures.
 
-        Example:
+        Examples:
             >>> with FakeTelnyx(connections=10).serve_in_thread() as server:  # doctest: +SKIP
             ...     print(server.base_url)
         """
