@@ -29,7 +29,7 @@ from ._errors import (
     TLSError,
     UnprocessableEntityError,
 )
-from ._listing import ConnectionListing
+from ._listing import ConnectionListing, ConnectionSort
 from ._loop import run
 from ._models import AnchorsiteOverride, Connection, Page, PaginationMeta
 from ._pacing import AdaptiveRateLimiter, RateLimiter
@@ -50,6 +50,7 @@ __all__ = [
     "BadRequestError",
     "Connection",
     "ConnectionListing",
+    "ConnectionSort",
     "Connections",
     "ErrorMeta",
     "ErrorObject",

@@ -66,8 +66,9 @@ def base_url_from(explicit: str | None, env: Mapping[str, str]) -> str:
     """Return the base URL without a trailing slash: explicit, else env, else the default.
 
     Raises:
-        ValueError: the URL is not an absolute ``http`` or ``https`` URL, or holds
-            credentials (``user:password@``; the message never repeats them).
+        ValueError: the URL is not an absolute ``http`` or ``https`` URL, holds
+            credentials (``user:password@``; the message never repeats them), or is
+            the public API's host without ``/v2``.
     """
     url = explicit or env.get(BASE_URL_ENV) or DEFAULT_BASE_URL
     scheme, sep, rest = url.partition("://")
@@ -80,7 +81,15 @@ def base_url_from(explicit: str | None, env: Mapping[str, str]) -> str:
         raise ValueError(f"base_url must be an absolute http(s) URL, got {url!r}")
     if "?" in rest or "#" in rest:
         raise ValueError(f"base_url must not have a query or fragment, got {url!r}")
-    return url.rstrip("/")
+    url = url.rstrip("/")
+    host, _, path = rest.partition("/")
+    if host.lower().split(":")[0] == _PUBLIC_HOST and not path.strip("/").startswith("v2"):
+        # The public API has no unversioned paths: every call would be a 404.
+        raise ValueError(f"base_url {url!r} has no /v2: did you mean {url}/v2?")
+    return url
+
+
+_PUBLIC_HOST: Final = "api.telnyx.com"
 
 
 def log_level_from(env: Mapping[str, str]) -> int | None:

@@ -22,6 +22,7 @@ from ._errors import APITimeoutError, AuthenticationError, TelnyxError, TLSError
 from ._listing import (
     MAX_PAGE_SIZE,
     ConnectionListing,
+    ConnectionSort,
     ListFilters,
     check_page_size,
     check_sort,
@@ -261,7 +262,7 @@ class Connections:
         name_contains: str | None = None,
         fqdn: str | None = None,
         outbound_voice_profile_id: str | None = None,
-        sort: str | None = None,
+        sort: ConnectionSort | None = None,
         page_size: int = MAX_PAGE_SIZE,
         deadline: float | None = None,
     ) -> ConnectionListing:

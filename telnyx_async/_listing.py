@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal, TypeAlias
 
 from ._bulk import cancel_and_wait
 from ._errors import ResponseValidationError
@@ -32,6 +32,12 @@ _logger: Final = logging.getLogger("telnyx_async")
 
 SORT_KEYS: Final = ("created_at", "connection_name", "active")
 """What ``GET /connections`` sorts by; a ``-`` in front sorts descending."""
+ConnectionSort: TypeAlias = Literal[
+    "created_at", "-created_at", "connection_name", "-connection_name", "active", "-active"
+]
+ConnectionSort.__doc__ = (  # help() and the public API test read it on the alias itself
+    "A ``sort`` of ``connections.list()``: a key of ``SORT_KEYS``, ``-`` in front for descending."
+)
 MAX_PAGE_SIZE: Final = 250
 """The largest ``page[size]`` the API serves (and its default)."""
 MIN_NAME_CONTAINS: Final = 3

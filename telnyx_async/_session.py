@@ -179,8 +179,9 @@ class TelnyxSession:
         self._unversioned = (
             ""
             if "/v2" in URL(self._base_url).path
-            else f"base_url {self._base_url!r} has no /v2: the API's paths start with it"
+            else f"base_url {self._base_url!r} has no /v2: did you mean {self._base_url}/v2?"
         )
+        self._warned_unversioned = False
         self._policy = (
             retry_policy
             if retry_policy is not None
@@ -227,13 +228,21 @@ class TelnyxSession:
         self._rate_limited = 0
         self._budget_refusals = 0
         self._responses: Counter[int] = Counter()
-        self.connections: Final = Connections(
+        self._connections = Connections(
             self._send,
             prefix=f"{self._base_url}/connections/",
             pool_limit=lambda: self._transport.pool_limit,
             secrets=secrets,
         )
-        """The Connections resource: ``get``, ``gather_many``, ``iter_many``."""
+
+    @property
+    def connections(self) -> Connections:
+        """The Connections resource: ``get``, ``gather_many``, ``iter_many``, ``list``, ``count``.
+
+        Examples:
+            >>> conn = await telnyx.connections.get("1293384261075731499")  # doctest: +SKIP
+        """
+        return self._connections
 
     @property
     def base_url(self) -> str:
@@ -369,6 +378,10 @@ class TelnyxSession:
                 failure = self._finish(decision.error, url, call.attempts)
                 if self._unversioned and isinstance(failure, NotFoundError):
                     failure.args = (f"{failure.args[0]}; {self._unversioned}", *failure.args[1:])
+                    if not self._warned_unversioned:
+                        # Once per session: a bulk run of 404s says it once, not per id.
+                        self._warned_unversioned = True
+                        logger.warning("404 on %s; %s", self._request(url), self._unversioned)
                 if not isinstance(cause, APIConnectionError):
                     raise failure
                 raise failure from (cause.__cause__ if failure is cause else cause)

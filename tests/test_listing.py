@@ -9,6 +9,7 @@ import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
+from typing import cast
 from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
@@ -20,6 +21,7 @@ from telnyx_async import (
     AuthenticationError,
     Connection,
     ConnectionListing,
+    ConnectionSort,
     InternalServerError,
     Page,
     ResponseValidationError,
@@ -417,7 +419,7 @@ async def test_sort_orders_by_the_key(fake: FakeTelnyx, key: str, descending: bo
         conns = [
             c
             async for c in telnyx.connections.list(
-                sort=("-" if descending else "") + key, page_size=25
+                sort=cast(ConnectionSort, ("-" if descending else "") + key), page_size=25
             )
         ]
     values = [getattr(c, key) for c in conns]

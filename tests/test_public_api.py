@@ -67,7 +67,7 @@ def test_public_exceptions_are_reported_under_the_package() -> None:
 
 
 def test_docstring_examples_are_titled_as_the_reference_renders_them() -> None:
-    """griffe renders "Examples:" as code; a singular "Example:" became nested blockquotes."""
+    """The reference renders "Examples:" as code, a singular "Example:" as nested quotes."""
     import re
 
     package = Path(telnyx_async.__file__).parent

@@ -920,9 +920,9 @@ async def test_the_session_paces_through_the_default_limiter(
     ("suffix", "hinted"), [("", True), ("/", True), ("/api", True), ("/v2", False)]
 )
 async def test_a_404_says_when_the_base_url_has_no_version(
-    server: LocalServer, suffix: str, hinted: bool
+    server: LocalServer, suffix: str, hinted: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """base_url without /v2: each 404 says so; with it, a 404 is only a 404."""
+    """base_url without /v2: each 404 says so, and one WARNING per session; with it, only a 404."""
 
     async def not_found(request: web.Request, server: LocalServer) -> web.StreamResponse:
         return web.Response(status=404, body=error_body("10005", "Resource not found", "x"))
@@ -932,5 +932,20 @@ async def test_a_404_says_when_the_base_url_has_no_version(
     async with TelnyxSession(API_KEY, base_url=base_url) as telnyx:
         with pytest.raises(NotFoundError) as info:
             await telnyx.connections.get("7")
-    assert ("has no /v2" in str(info.value)) is hinted
+        results = await telnyx.connections.gather_many(["1", "2", "3"], return_exceptions=True)
+    assert all(isinstance(r, NotFoundError) for r in results)
+    root = base_url.rstrip("/")
+    assert (f"has no /v2: did you mean {root}/v2?" in str(info.value)) is hinted
     assert API_KEY not in str(info.value)
+    warnings = [r for r in caplog.records if r.levelname == "WARNING" and "no /v2" in r.message]
+    assert len(warnings) == (1 if hinted else 0)
+
+
+@pytest.mark.parametrize(
+    "base_url", ["https://api.telnyx.com", "https://api.telnyx.com/", "https://API.telnyx.com/v1"]
+)
+def test_the_public_host_without_v2_is_refused_at_construction(base_url: str) -> None:
+    """Every call to the public API without /v2 would 404: refused before any request."""
+    with pytest.raises(ValueError, match=r"has no /v2: did you mean https://.*/v2\?"):
+        TelnyxSession(API_KEY, base_url=base_url)
+    assert TelnyxSession(API_KEY, base_url="https://api.telnyx.com/v2").base_url.endswith("/v2")

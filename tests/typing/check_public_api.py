@@ -68,3 +68,11 @@ async def fleet_code(ids: list[str]) -> None:
     assert_type(limiter.stats, telnyx_async.RedisLimiterStats)
     assert_type(limiter.stats.round_trips, int)
     assert_type(limiter.sharing, bool)
+
+
+async def sorted_listing(telnyx: TelnyxSession) -> None:
+    async for conn in telnyx.connections.list(sort="-connection_name"):
+        assert_type(conn, Connection)
+    order: telnyx_async.ConnectionSort = "active"
+    telnyx.connections.list(sort=order)
+    telnyx.connections.list(sort="bogus")  # type: ignore[arg-type]  # a typo is caught
