@@ -810,6 +810,20 @@ MUTATIONS: tuple[Mutation, ...] = (
         '        return "its deadline"',
         ("tests/test_resilience.py", "-k", "deadline"),
     ),
+    Mutation(
+        "gather_many looks up every id past its deadline",
+        "telnyx_async/_connections.py",
+        "            distinct if ends_at is None else _until(distinct, ends_at),",
+        "            distinct,",
+        ("tests/test_resilience.py", "-k", "unstarted and gather"),
+    ),
+    Mutation(
+        "iter_many looks up every id past its deadline",
+        "telnyx_async/_connections.py",
+        "                else functools.partial(self._get_by, ends_at=ends_at)",
+        "                else functools.partial(self._get, deadline_at=ends_at)",
+        ("tests/test_resilience.py", "-k", "unstarted and iter"),
+    ),
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import aclosing
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -17,6 +18,7 @@ from telnyx_async import (
     TelnyxError,
     TelnyxSession,
 )
+from telnyx_async.testing import FakeTelnyx, Faults
 
 from .conftest import API_KEY, LocalServer, SleepRecorder, error_body, ok_handler
 
@@ -240,3 +242,37 @@ async def test_a_deadline_cut_is_not_a_connection_error(server: LocalServer) -> 
             await telnyx.connections.get("3", deadline=0.1)
         assert telnyx.stats.connection_errors == 0
         assert telnyx.stats.requests == 1
+
+
+@pytest.mark.parametrize("bulk", ["gather_many", "iter_many"])
+async def test_ids_the_deadline_reaches_unstarted_fail_without_a_lookup(bulk: str) -> None:
+    """Past its deadline a bulk call starts no lookup: each id left gets its error at once."""
+    async with (
+        FakeTelnyx(connections=5, faults=Faults(latency=0.05)) as server,
+        TelnyxSession(server.api_key, base_url=server.base_url) as telnyx,
+    ):
+        ids = [str(10**15 + i) for i in range(3000)]
+        reached: list[str] = []
+        send = telnyx.connections._send
+
+        def counting_send(url: str, deadline_at: float | None) -> Any:
+            reached.append(url)
+            return send(url, deadline_at)
+
+        telnyx.connections._send = counting_send
+        if bulk == "gather_many":
+            results = await telnyx.connections.gather_many(
+                ids, concurrency=10, return_exceptions=True, deadline=0.2
+            )
+        else:
+            results = [
+                r async for _, r in telnyx.connections.iter_many(ids, concurrency=10, deadline=0.2)
+            ]
+        with pytest.raises(APITimeoutError, match=r"within its 0\.01s deadline"):
+            await telnyx.connections.gather_many(ids, concurrency=10, deadline=0.01)
+    assert len(results) == len(ids)
+    unstarted = [r for r in results if isinstance(r, APITimeoutError) and r.attempts == 0]
+    assert len(unstarted) > 2500
+    assert all("within its 0.2s deadline" in str(r) and r.conn_id for r in unstarted)
+    assert not any(isinstance(r, Connection) for r in results)  # unknown ids: 404 or timeout
+    assert len(reached) < 200  # about concurrency x deadline / latency, not 3,000
