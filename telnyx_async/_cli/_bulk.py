@@ -88,6 +88,7 @@ def _pool_size(args: argparse.Namespace) -> int:
             f"note: --concurrency {args.concurrency} is more than --pool-size {pool}: "
             f"{pool} requests run at once\n"
         )
+        args.concurrency = pool  # said once, here: the library need not warn again
     return pool
 
 
