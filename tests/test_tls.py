@@ -7,6 +7,7 @@ import contextlib
 import gc
 import os
 import re
+import signal
 import socket
 import ssl
 import subprocess
@@ -349,3 +350,26 @@ def test_stop_closes_a_tls_connection_whose_client_went_quiet(threaded: bool) ->
         quiet.close()
     leaks = [w for w in seen if issubclass(w.category, ResourceWarning)]
     assert not leaks, [str(w.message) for w in leaks]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_fake_server_removes_its_own_ca_file_when_stopped(sig: signal.Signals) -> None:
+    """No --ca-file: the CA goes to a temporary file of its own, gone after SIGINT or SIGTERM."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "telnyx_async", "fake-server", "--tls", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(4)]
+        found = re.search(r"CA certificate in (\S+fake-telnyx-ca-\d+-\S+\.pem):", lines[3])
+        assert found, lines
+        ca = Path(found.group(1))
+        assert ca.read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
+    finally:
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert not ca.exists()

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import signal
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -164,6 +165,10 @@ async def _serve(server: FakeTelnyx, args: argparse.Namespace, shown_key: str) -
         await server.start()
     except OSError as exc:
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from exc
+    own_ca = args.tls and not args.ca_file  # a temporary file of ours: removed on the way out
+    stopped = asyncio.Event()
+    with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows' loop
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopped.set)
     try:
         _write_files(server, args)
         print(f"FakeTelnyx serving {len(server.ids)} connections at {server.base_url}")
@@ -174,10 +179,13 @@ async def _serve(server: FakeTelnyx, args: argparse.Namespace, shown_key: str) -
         if args.ids_file:
             print(f"  ids written to {args.ids_file}")
         print("Ctrl-C to stop.", flush=True)
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.Event().wait()
+        with contextlib.suppress(asyncio.CancelledError):  # Ctrl-C
+            await stopped.wait()  # SIGTERM
     finally:
         await server.stop()
+        if own_ca and args.ca_file:
+            with contextlib.suppress(OSError):
+                os.unlink(args.ca_file)
         s = server.stats
         print(f"served {s.requests} requests, by status {s.responses}", flush=True)
     return EXIT_OK
