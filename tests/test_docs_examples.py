@@ -38,11 +38,11 @@ import msgspec
 import pytest
 
 from telnyx_async import AdaptiveRateLimiter, Connections, RetryBudget, RetryPolicy, TelnyxSession
-from telnyx_async.testing import FakeTelnyx, Faults, generate_connections
+from telnyx_async.testing import EXAMPLE_IDS, FakeTelnyx, Faults, generate_connections
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-NAMED_IDS = ("1293384261075731499", "1293384261075731500")
+NAMED_IDS = EXAMPLE_IDS
 """The ids the examples look up by name; the fake serves them."""
 TIMEOUT = 60.0
 """Seconds one example may take."""

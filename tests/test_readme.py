@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,3 +33,34 @@ def test_readme_has_exactly_two_setup_commands() -> None:
     assert commands[1].endswith("pytest")
     ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
     assert commands[1].split(" && ", 2)[2] in ci
+
+
+def test_readme_use_snippet_runs_against_the_fake_server_command(tmp_path: Path) -> None:
+    """The "Use" snippet as a user runs it: `telnyx-async fake-server`, then the script."""
+    snippet = re.search(r"## Use\n\n```python\n(.*?)```", README, re.S)
+    assert snippet, "README has no Use snippet"
+    script = tmp_path / "use.py"
+    script.write_text(snippet.group(1))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "telnyx_async", "fake-server", "--port", "0", "--connections", "20"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        lines = [server.stdout.readline() for _ in range(3)]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TELNYX_")}
+        for line in lines[1:]:
+            name, _, value = line.strip().removeprefix("export ").partition("=")
+            env[name] = value
+        assert set(env) >= {"TELNYX_BASE_URL", "TELNYX_API_KEY"}, lines
+        done = subprocess.run(
+            [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=60
+        )
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "2 connections" in done.stdout
+    assert "failed" not in done.stdout

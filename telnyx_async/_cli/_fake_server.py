@@ -106,7 +106,8 @@ def _parse_latency(text: str) -> float | tuple[float, float]:
 
 
 def _cmd_fake_server(args: argparse.Namespace) -> int:
-    from ..testing import DEFAULT_API_KEY, FakeTelnyx, Faults
+    from ..testing import DEFAULT_API_KEY, FakeTelnyx, Faults, generate_connections
+    from ..testing._store import with_example_ids
 
     try:
         faults = Faults(
@@ -127,7 +128,8 @@ def _cmd_fake_server(args: argparse.Namespace) -> int:
         raise UsageError(f"--port must be from 0 to 65535, got {args.port}")
     try:
         server = FakeTelnyx(
-            args.connections,
+            # The README's and the docs' ids among them: their examples run against it.
+            with_example_ids(generate_connections(args.connections, seed=args.seed)),
             seed=args.seed,
             faults=faults,
             api_key=api_key,

@@ -23,10 +23,11 @@ HTTP server and its handlers).
 
 from ._faults import Faults
 from ._server import DEFAULT_API_KEY, FakeStats, FakeTelnyx
-from ._store import RECORD_TYPES, generate_connections
+from ._store import EXAMPLE_IDS, RECORD_TYPES, generate_connections
 
 __all__ = [
     "DEFAULT_API_KEY",
+    "EXAMPLE_IDS",
     "RECORD_TYPES",
     "FakeStats",
     "FakeTelnyx",

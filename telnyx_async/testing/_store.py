@@ -33,6 +33,20 @@ _NAMES: Final = ("office", "trunk", "pbx", "callcenter", "lab", "branch", "sales
 _CACHED_QUERIES: Final = 32
 
 
+EXAMPLE_IDS: Final = ("1293384261075731499", "1293384261075731500")
+"""The ids the README and the docs look up by name (the first is the API reference's
+example): ``telnyx-async fake-server`` serves them, so the examples run against it."""
+
+
+def with_example_ids(connections: list[Connection]) -> list[Connection]:
+    """``connections`` with the first ones renamed to ``EXAMPLE_IDS`` (as many as fit)."""
+    renamed = [
+        msgspec.structs.replace(conn, id=conn_id)
+        for conn, conn_id in zip(connections, EXAMPLE_IDS, strict=False)
+    ]
+    return [*renamed, *connections[len(renamed) :]]
+
+
 def generate_connections(count: int, *, seed: int = 0) -> list[Connection]:
     """Make ``count`` realistic connections, the same ones for the same seed.
 
