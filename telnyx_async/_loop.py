@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
@@ -74,3 +77,30 @@ def deadline_text(deadline_at: float | None) -> str:
     if isinstance(deadline_at, Deadline):
         return f"its {deadline_at.seconds:g}s deadline"
     return "its deadline"
+
+
+Sleep = Callable[[float], Awaitable[object]]
+Clock = Callable[[], float]
+
+_INJECTED_TIME: ContextVar[tuple[Sleep, Clock] | None] = ContextVar(
+    "telnyx_async_injected_time", default=None
+)
+
+
+def session_time() -> tuple[Sleep, Clock]:
+    """The sleep and monotonic clock a new session waits with: the real ones, but in tests."""
+    return _INJECTED_TIME.get() or (asyncio.sleep, time.monotonic)
+
+
+@contextmanager
+def injected_time(sleep: Sleep, clock: Clock) -> Generator[None, None, None]:
+    """(Tests) Sessions created inside wait with this ``sleep`` and read this ``clock``.
+
+    A test hook kept off ``TelnyxSession``'s signature: the suite waits out backoff
+    and rate limits without sleeping.
+    """
+    token = _INJECTED_TIME.set((sleep, clock))
+    try:
+        yield
+    finally:
+        _INJECTED_TIME.reset(token)

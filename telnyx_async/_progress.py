@@ -99,12 +99,12 @@ class TqdmProgress:
         if failed:
             self._failed += 1
             self._bar.set_postfix({"errors": self._failed}, refresh=False)  # pyright: ignore[reportUnknownMemberType]
-        self._bar.update(1)
+        self._bar.update(1)  # pyright: ignore[reportUnknownMemberType]
 
     def set_total(self, total: int | None) -> None:
         """Give the bar its total (and so an ETA)."""
         self._bar.total = total
-        self._bar.refresh()
+        self._bar.refresh()  # pyright: ignore[reportUnknownMemberType]
 
     def close(self) -> None:
         """Close the bar, leaving it on screen."""

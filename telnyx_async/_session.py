@@ -49,6 +49,7 @@ from ._errors import (
     ResponseTooLargeError,
     TelnyxError,
 )
+from ._loop import session_time
 from ._pacing import AdaptiveRateLimiter, RateLimiter
 from ._protocol import RawResponse, request_headers, status_error
 from ._retry import RetryPolicy
@@ -133,8 +134,6 @@ class TelnyxSession:
         trace_configs: Sequence[aiohttp.TraceConfig] = (),
         ssl: SSLSetting = True,
         trust_env: bool = False,
-        _sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
-        _clock: Callable[[], float] = time.monotonic,
     ) -> None:
         key = api_key_from(api_key, os.environ)
         if key is None:
@@ -189,14 +188,13 @@ class TelnyxSession:
                 max_retries=DEFAULT_MAX_RETRIES if max_retries is None else max_retries
             )
         )
-        # Test hooks, kept out of the public API: the suite waits without sleeping.
-        self._sleep = _sleep
-        self._clock = _clock
+        # Real time, but in tests (injected_time: off the public signature).
+        self._sleep, self._clock = session_time()
         self._limiter: RateLimiter = (
             rate_limiter
             if rate_limiter is not None
             else AdaptiveRateLimiter(
-                rate_limit, max_pause=max_rate_limit_wait, clock=_clock, sleep=_sleep
+                rate_limit, max_pause=max_rate_limit_wait, clock=self._clock, sleep=self._sleep
             )
         )
         # The default limiter is also called without coroutines on the hot path

@@ -21,6 +21,7 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from benchmarks.redis_server import RedisServer
+    from telnyx_async import TelnyxSession
 
 ROOT: Path = Path(__file__).resolve().parents[1]
 """The repository's root: everything the tests read lives under it."""
@@ -257,3 +258,12 @@ def redis_server() -> Iterator[RedisServer]:
         pytest.fail(str(exc))
     with server:
         yield server
+
+
+def session_with_time(sleeps: SleepRecorder, *args: Any, **kwargs: Any) -> TelnyxSession:
+    """A ``TelnyxSession`` that waits with ``sleeps`` and reads its clock (no real sleeping)."""
+    from telnyx_async import TelnyxSession
+    from telnyx_async._loop import injected_time
+
+    with injected_time(sleeps, sleeps.clock):
+        return TelnyxSession(*args, **kwargs)

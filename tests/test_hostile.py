@@ -39,7 +39,7 @@ from telnyx_async import (
 )
 from telnyx_async.testing import FakeTelnyx
 
-from .conftest import API_KEY, SleepRecorder, connection_body
+from .conftest import API_KEY, SleepRecorder, connection_body, session_with_time
 
 Respond = Callable[[int, bytes], bytes | None]
 """(request number from 1, raw request head) -> raw answer, or None to close at once."""
@@ -111,10 +111,8 @@ def http(
 
 def session(server: RawServer, **kwargs: object) -> TelnyxSession:
     sleeps = kwargs.pop("sleep", None)
-    if sleeps is not None:
-        kwargs["_sleep"] = sleeps
     if isinstance(sleeps, SleepRecorder):
-        kwargs.setdefault("_clock", sleeps.clock)
+        return session_with_time(sleeps, API_KEY, base_url=server.base_url, **kwargs)
     return TelnyxSession(API_KEY, base_url=server.base_url, **kwargs)  # type: ignore[arg-type]
 
 
@@ -243,15 +241,32 @@ async def test_unreadable_retry_advice_is_ignored(
 
 # --- 3. deeply nested JSON ------------------------------------------------------------------
 
-DEEP = b"[" * 1000 + b"]" * 1000
+# How deep msgspec may nest is the interpreter's C recursion limit, not
+# sys.getrecursionlimit(): 3.11 stops near the latter (1,000), 3.12 at 1,500 levels,
+# 3.13 at 10,000 (Py_C_RECURSION_LIMIT), and from 3.14 the C stack itself is measured.
+# A million levels (2 MB, under the 4 MiB cap on a 200's body) exceed all of them:
+# no C stack holds a million nested frames (8 MB would leave 8 bytes a level).
+TOO_DEEP = 1_000_000
+# An error body is read up to 64 KiB: 30,000 levels fit whole, and exceed the limit
+# of every interpreter that counts levels (3.11-3.13).
+DEEP_ERROR = 30_000
+
+
+def nested(depth: int) -> bytes:
+    """A JSON array nested ``depth`` levels deep."""
+    return b"[" * depth + b"]" * depth
 
 
 async def test_deep_json_in_a_200_is_a_validation_error() -> None:
-    """1,000 levels inside data: ResponseValidationError, not RecursionError."""
-    answer = http(200, b'{"data": {"x": ' + DEEP + b"}}")
+    """Nested too deep to decode, in a field it would skip: ResponseValidationError."""
+    answer = http(200, b'{"data": {"x": ' + nested(TOO_DEEP) + b"}}")
     async with RawServer(lambda n, head: answer) as server, session(server) as telnyx:
-        with pytest.raises(ResponseValidationError, match="nested too deeply"):
+        with pytest.raises(
+            ResponseValidationError, match=r"^response body is nested too deeply to decode$"
+        ) as caught:
             await telnyx.connections.get("1")
+    assert caught.value.status == 200
+    assert server.requests == 1  # the same body again would fail again: no retry
 
 
 @pytest.mark.parametrize(("status", "cls"), [(404, NotFoundError), (500, InternalServerError)])
@@ -259,7 +274,7 @@ async def test_deep_json_in_an_error_body_keeps_its_status_error(
     status: int, cls: type[TelnyxError], sleeps: SleepRecorder
 ) -> None:
     """The status error comes through; a 500 is retried as documented."""
-    answer = http(status, b'{"errors": [{"title": "t", "x": ' + DEEP + b"}]}")
+    answer = http(status, b'{"errors": [{"title": "t", "x": ' + nested(DEEP_ERROR) + b"}]}")
     async with RawServer(lambda n, head: answer) as server, session(server, sleep=sleeps) as telnyx:
         with pytest.raises(cls):
             await telnyx.connections.get("1")

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from telnyx_async import TelnyxSession
 
-from .conftest import API_KEY, LocalServer, SleepRecorder, ok_handler
+from .conftest import API_KEY, LocalServer, SleepRecorder, ok_handler, session_with_time
 
 
 def make(server: LocalServer, **kwargs: object) -> TelnyxSession:
@@ -69,7 +69,7 @@ async def test_debug_records_have_structured_fields_and_no_key(
         return await ok_handler(request, server)
 
     server.handler = handler
-    async with make(server, _sleep=sleeps, _clock=sleeps.clock) as telnyx:
+    async with session_with_time(sleeps, API_KEY, base_url=server.base_url) as telnyx:
         await telnyx.connections.get("42")
     records = [r for r in caplog.records if r.name == "telnyx_async"]
     attempts = [r for r in records if hasattr(r, "http_status")]

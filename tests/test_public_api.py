@@ -78,3 +78,15 @@ def test_docstring_examples_are_titled_as_the_reference_renders_them() -> None:
         if re.fullmatch(r"\s*Example:\s*", line)
     ]
     assert singular == []
+
+
+def test_help_shows_only_public_parameters_and_the_resource() -> None:
+    """help(TelnyxSession): no test hooks in its signature, and `connections` documented."""
+    import inspect
+    import pydoc
+
+    parameters = inspect.signature(telnyx_async.TelnyxSession).parameters
+    assert not [name for name in parameters if name.startswith("_")]
+    text = pydoc.plain(pydoc.render_doc(telnyx_async.TelnyxSession))
+    assert "connections\n" in text
+    assert "The Connections resource" in text

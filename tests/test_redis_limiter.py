@@ -2,8 +2,12 @@
 
 Two limiters on one key stand for two processes (each has its own connections
 and its own in-process state). Sleeping is faked (``SleepRecorder``): the
-waits asked for are the schedule Redis handed out, read with a tolerance for
-the little real time that passes between calls.
+waits asked for are the schedule Redis handed out. Redis computes them on its
+own clock, which runs on in real time between the calls; so each test reads
+that clock (``TIME``) before and after the steps it compares, and a wait must
+lie between what it would be had no time passed and that minus the time that
+did pass: no fixed slack that a loaded machine could outrun. Schedules are slow
+(slots seconds apart) where a stall longer than one slot would change them.
 """
 
 from __future__ import annotations
@@ -23,8 +27,30 @@ from telnyx_async import RedisRateLimiter
 
 from .conftest import SleepRecorder
 
-SLACK = 0.2
-"""Seconds of real time that may pass between two calls on a loaded machine."""
+ROUNDING = 1e-5
+"""The scripts answer in microseconds (six decimals): error in a wait or a sum of them."""
+
+
+async def redis_now(store: redis.asyncio.Redis) -> float:
+    """Redis' clock (``TIME``): the one its scripts compute every wait on.
+
+    Redis runs one command at a time, so every script run between two readings
+    read a time between them.
+    """
+    seconds, micros = await store.time()
+    return seconds + micros / 1e6
+
+
+def waited(actual: float, expected: float, elapsed: float) -> bool:
+    """Whether ``actual`` is a wait of ``expected`` s less some of ``elapsed`` s, no more."""
+    return expected - elapsed - ROUNDING <= actual <= expected + ROUNDING
+
+
+def waits(actual: list[float], expected: list[float], elapsed: float) -> bool:
+    """``waited`` for each of a list, as long as the expected one."""
+    return len(actual) == len(expected) and all(
+        waited(a, e, elapsed) for a, e in zip(actual, expected, strict=True)
+    )
 
 
 @pytest.fixture
@@ -50,16 +76,18 @@ def limiter(url: str, key: str, sleeps: SleepRecorder, **kwargs: float) -> Redis
 
 
 async def test_two_processes_share_one_schedule(
-    redis_server: RedisServer, key: str, sleeps: SleepRecorder
+    redis_server: RedisServer, key: str, sleeps: SleepRecorder, store: redis.asyncio.Redis
 ) -> None:
-    """Requests of two limiters on one key take consecutive slots of one schedule (2/s)."""
+    """Requests of two limiters on one key take consecutive slots of one schedule (one per 10 s)."""
     async with (
-        limiter(redis_server.url, key, sleeps) as a,
-        limiter(redis_server.url, key, sleeps) as b,
+        limiter(redis_server.url, key, sleeps, rate=0.1) as a,
+        limiter(redis_server.url, key, sleeps, rate=0.1) as b,
     ):
+        start = await redis_now(store)
         for lim in (a, b, a, b):
             assert await lim.acquire(max_wait=60) == 0.0
-        assert sleeps.delays == pytest.approx([0.5, 1.0, 1.5], abs=SLACK)
+        elapsed = await redis_now(store) - start
+        assert waits(sleeps.delays, [10.0, 20.0, 30.0], elapsed), (sleeps.delays, elapsed)
         assert a.stats.shared == b.stats.shared == 2
         assert a.sharing
 
@@ -78,63 +106,80 @@ async def test_another_key_is_another_schedule(
 
 
 async def test_a_wait_over_max_wait_books_nothing(
-    redis_server: RedisServer, key: str, sleeps: SleepRecorder
+    redis_server: RedisServer, key: str, sleeps: SleepRecorder, store: redis.asyncio.Redis
 ) -> None:
     """Over ``max_wait`` the wait is returned and no slot is taken: asking again needs the same."""
-    async with limiter(redis_server.url, key, sleeps, rate=1.0) as a:
+    async with limiter(redis_server.url, key, sleeps, rate=0.1) as a:
+        start = await redis_now(store)
         assert await a.acquire(max_wait=60) == 0.0
         first = await a.acquire(max_wait=0.1)
         second = await a.acquire(max_wait=0.1)
-        assert first == pytest.approx(1.0, abs=SLACK)
-        assert second == pytest.approx(1.0, abs=SLACK)
+        elapsed = await redis_now(store) - start
+        assert waited(first, 10.0, elapsed), (first, elapsed)
+        # The same slot, a little closer: had the first booked it, 20 s.
+        assert waited(second, 10.0, elapsed), (second, elapsed)
+        assert second <= first
         assert sleeps.delays == []
 
 
 async def test_one_round_trip_books_every_waiting_request(
-    redis_server: RedisServer, key: str, sleeps: SleepRecorder
+    redis_server: RedisServer, key: str, sleeps: SleepRecorder, store: redis.asyncio.Redis
 ) -> None:
     """Twenty requests waiting at once are booked in one round trip, one slot each.
 
-    The schedule moves past all twenty (at 10/s, the next slot is 2 s away), and
+    The schedule moves past all twenty (at 2/s, the next slot is 10 s away), and
     asking with a shorter ``max_wait`` books nothing and moves nothing.
     """
-    async with limiter(redis_server.url, key, sleeps, rate=10.0) as a:
-        waits = await asyncio.gather(*(a.acquire(max_wait=60) for _ in range(20)))
-        assert waits == [0.0] * 20
+    async with limiter(redis_server.url, key, sleeps, rate=2.0) as a:
+        start = await redis_now(store)
+        waiting = await asyncio.gather(*(a.acquire(max_wait=60) for _ in range(20)))
+        assert waiting == [0.0] * 20
         assert a.stats.round_trips == 1
-        assert sorted(sleeps.delays) == pytest.approx([i / 10 for i in range(1, 20)], abs=SLACK)
-        assert await a.acquire(max_wait=0.1) == pytest.approx(2.0, abs=SLACK)
-        assert await a.acquire(max_wait=0.1) == pytest.approx(2.0, abs=SLACK)
+        # One reply: the waits of the batch are read from one instant of Redis' clock.
+        assert sorted(sleeps.delays) == pytest.approx([i / 2 for i in range(1, 20)], abs=ROUNDING)
+        first = await a.acquire(max_wait=0.1)
+        second = await a.acquire(max_wait=0.1)
+        elapsed = await redis_now(store) - start
+        assert waited(first, 10.0, elapsed), (first, elapsed)
+        assert waited(second, 10.0, elapsed), (second, elapsed)
+        assert second <= first
 
 
 async def test_a_429_seen_by_one_process_pauses_every_process(
-    redis_server: RedisServer, key: str, sleeps: SleepRecorder
+    redis_server: RedisServer, key: str, sleeps: SleepRecorder, store: redis.asyncio.Redis
 ) -> None:
     """One process's 429 (x-ratelimit-reset: 5) makes the others wait 5 s too."""
     async with (
         limiter(redis_server.url, key, sleeps) as a,
         limiter(redis_server.url, key, sleeps) as b,
     ):
+        start = await redis_now(store)
         await a.observe(429, {"x-ratelimit-reset": "5", "x-ratelimit-remaining": "0"})
-        assert await b.acquire(max_wait=1.0) == pytest.approx(5.0, abs=SLACK)
+        need = await b.acquire(max_wait=1.0)
         assert await b.acquire(max_wait=60) == 0.0
-        assert sleeps.delays == pytest.approx([5.0], abs=SLACK)
+        elapsed = await redis_now(store) - start
+        assert waited(need, 5.0, elapsed), (need, elapsed)
+        assert waits(sleeps.delays, [5.0], elapsed), (sleeps.delays, elapsed)
+        assert sleeps.delays[0] <= need  # the same pause's end, a little later
 
 
 async def test_retry_after_wins_over_the_window_reset(
-    redis_server: RedisServer, key: str, sleeps: SleepRecorder
+    redis_server: RedisServer, key: str, sleeps: SleepRecorder, store: redis.asyncio.Redis
 ) -> None:
     """A 429's ``Retry-After`` is the fleet's pause when there is one."""
     async with (
         limiter(redis_server.url, key, sleeps) as a,
         limiter(redis_server.url, key, sleeps) as b,
     ):
+        start = await redis_now(store)
         await a.observe(429, {"Retry-After": "7", "x-ratelimit-reset": "2"})
-        assert await b.acquire(max_wait=1.0) == pytest.approx(7.0, abs=SLACK)
+        need = await b.acquire(max_wait=1.0)
+        elapsed = await redis_now(store) - start
+        assert waited(need, 7.0, elapsed), (need, elapsed)
 
 
 async def test_a_used_up_window_pauses_every_process_and_others_cost_nothing(
-    redis_server: RedisServer, key: str, sleeps: SleepRecorder
+    redis_server: RedisServer, key: str, sleeps: SleepRecorder, store: redis.asyncio.Redis
 ) -> None:
     """``x-ratelimit-remaining: 0`` pauses the fleet until the reset; other answers stay local."""
     async with (
@@ -144,9 +189,12 @@ async def test_a_used_up_window_pauses_every_process_and_others_cost_nothing(
         await a.observe(200, {"x-ratelimit-remaining": "5", "x-ratelimit-reset": "3"})
         await a.observe(None, None)
         assert a.stats.round_trips == 0
+        start = await redis_now(store)
         await a.observe(200, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "3"})
         assert a.stats.round_trips == 1
-        assert await b.acquire(max_wait=1.0) == pytest.approx(3.0, abs=SLACK)
+        need = await b.acquire(max_wait=1.0)
+        elapsed = await redis_now(store) - start
+        assert waited(need, 3.0, elapsed), (need, elapsed)
 
 
 async def test_the_rate_learned_after_a_429_is_shared_once_per_episode(
@@ -160,29 +208,49 @@ async def test_the_rate_learned_after_a_429_is_shared_once_per_episode(
         await a.observe(429, {"x-ratelimit-reset": "0"})
         await a.observe(429, {"x-ratelimit-reset": "0"})
         assert float(await store.hget(key, "rate") or 0) == pytest.approx(1.8, abs=0.001)
+        start = await redis_now(store)
         await b.acquire(max_wait=60)
         await b.acquire(max_wait=60)
-        # 1 / 1.8 s apart, where 0.5 s would be the configured rate.
-        assert sleeps.delays == pytest.approx([1 / 1.8], abs=0.03)
+        elapsed = await redis_now(store) - start
+        # 1 / 1.8 s apart, where 0.5 s would be the configured rate. The rate grows
+        # back 5% a second from the episode's start (`since`, on Redis' clock): when
+        # the slot was booked it was at most 1.8 x 1.05 ** (the last reading - since).
+        since = float(await store.hget(key, "since") or 0)
+        grown = 1.8 * 1.05 ** (start + elapsed - since)
+        assert len(sleeps.delays) == 1
+        assert 1 / grown - elapsed - ROUNDING <= sleeps.delays[0] <= 1 / 1.8 + ROUNDING, (
+            sleeps.delays,
+            elapsed,
+        )
 
 
 async def test_the_learned_rate_grows_back_and_is_forgotten(
     redis_server: RedisServer, key: str, sleeps: SleepRecorder, store: redis.asyncio.Redis
 ) -> None:
-    """5% a second since the episode began (compounded), up to the cap; after 60 s, the cap."""
-    seconds, micros = await store.time()
-    now = seconds + micros / 1e6
-    async with limiter(redis_server.url, key, sleeps, rate=1.0) as a:
-        await store.hset(key, mapping={"rate": "0.5", "since": f"{now - 10:.6f}"})
+    """5% a second since the episode began (compounded), up to the cap; after 60 s, the cap.
+
+    Slow rates (slots 12 s and 10 s apart), so that no stall between the calls
+    reaches the next slot.
+    """
+    async with limiter(redis_server.url, key, sleeps, rate=0.1) as a:
+        now = await redis_now(store)
+        await store.hset(key, mapping={"rate": "0.05", "since": f"{now - 10:.6f}"})
         await a.acquire(max_wait=60)
-        assert await a.acquire(max_wait=0.0) == pytest.approx(1 / (0.5 * 1.05**10), abs=0.05)
-        await store.hset(key, mapping={"rate": "0.5", "since": f"{now - 61:.6f}", "tat": "0"})
+        need = await a.acquire(max_wait=0.0)
+        elapsed = await redis_now(store) - now
+        # Booked at 0.05 x 1.05 ** (10 s and up to `elapsed` more) a second.
+        assert 1 / (0.05 * 1.05 ** (10 + elapsed)) - elapsed - ROUNDING <= need, (need, elapsed)
+        assert need <= 1 / (0.05 * 1.05**10) + ROUNDING, (need, elapsed)
+        now = await redis_now(store)
+        await store.hset(key, mapping={"rate": "0.05", "since": f"{now - 61:.6f}", "tat": "0"})
         await a.acquire(max_wait=60)
-        assert await a.acquire(max_wait=0.0) == pytest.approx(1.0, abs=0.05)
+        need = await a.acquire(max_wait=0.0)
+        elapsed = await redis_now(store) - now
+        assert waited(need, 10.0, elapsed), (need, elapsed)
 
 
 async def test_a_pause_heard_while_waiting_for_a_slot_books_again_after_it(
-    redis_server: RedisServer, key: str
+    redis_server: RedisServer, key: str, store: redis.asyncio.Redis
 ) -> None:
     """A slot that comes during a pause is given up: the request waits for the pause's end."""
     clock = SleepRecorder()
@@ -193,14 +261,18 @@ async def test_a_pause_heard_while_waiting_for_a_slot_books_again_after_it(
         delays.append(delay)
         if len(delays) == 1:
             # Another request of the process got a 429 while this one waited.
-            await lim.observe(429, {"x-ratelimit-reset": "3"})
+            await lim.observe(429, {"x-ratelimit-reset": "30"})
         await clock(delay)
 
-    lim = RedisRateLimiter(redis_server.url, rate=2.0, key=key, clock=clock.clock, sleep=sleep)
+    lim = RedisRateLimiter(redis_server.url, rate=0.2, key=key, clock=clock.clock, sleep=sleep)
     async with lim:
+        start = await redis_now(store)
         await lim.acquire(max_wait=60)
         assert await lim.acquire(max_wait=60) == 0.0
-    assert delays == pytest.approx([0.5, 3.0], abs=SLACK)
+        elapsed = await redis_now(store) - start
+    # The slot 5 s after the first, given up; then the wait for the pause's end (30 s:
+    # after every slot booked so far), and nothing after it.
+    assert waits(delays, [5.0, 30.0], elapsed), (delays, elapsed)
 
 
 async def test_unreachable_redis_paces_in_process_warns_once_and_recovers(

@@ -20,7 +20,7 @@ from telnyx_async import (
 )
 from telnyx_async.testing import FakeTelnyx, Faults
 
-from .conftest import API_KEY, LocalServer, SleepRecorder, error_body, ok_handler
+from .conftest import API_KEY, LocalServer, SleepRecorder, error_body, ok_handler, session_with_time
 
 
 def make(server: LocalServer, **kwargs: object) -> TelnyxSession:
@@ -121,7 +121,7 @@ async def test_a_wait_past_the_deadline_fails_at_once(
     server.handler = lambda r, s: asyncio.sleep(
         0, web.Response(status=503, headers={"Retry-After": "5"})
     )
-    async with make(server, _sleep=sleeps, _clock=sleeps.clock) as telnyx:
+    async with session_with_time(sleeps, API_KEY, base_url=server.base_url) as telnyx:
         with pytest.raises(InternalServerError, match="could start in 5s") as info:
             await telnyx.connections.get("1", deadline=1.0)
     assert sleeps.delays == []
@@ -134,7 +134,7 @@ async def test_errors_say_the_request_and_the_attempts(
 ) -> None:
     """The final error names GET /v2/connections/{id} and how many attempts were made."""
     server.handler = lambda r, s: asyncio.sleep(0, web.Response(status=502))
-    async with make(server, _sleep=sleeps, _clock=sleeps.clock) as telnyx:
+    async with session_with_time(sleeps, API_KEY, base_url=server.base_url) as telnyx:
         with pytest.raises(InternalServerError) as info:
             await telnyx.connections.get("123")
     assert "(GET /v2/connections/123, after 3 attempts)" in str(info.value)
@@ -197,7 +197,7 @@ async def test_never_retry_sooner_than_asked(
     server.handler = lambda r, s: asyncio.sleep(
         0, web.Response(status=status, headers={"Retry-After": "120"})
     )
-    async with make(server, _sleep=sleeps, _clock=sleeps.clock) as telnyx:
+    async with session_with_time(sleeps, API_KEY, base_url=server.base_url) as telnyx:
         with pytest.raises(TelnyxError, match="could start in 120s") as info:
             await telnyx.connections.get("1")
     assert len(server.requests) == 1

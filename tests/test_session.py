@@ -34,7 +34,14 @@ from telnyx_async import (
 )
 from telnyx_async._decide import max_throttled_requests
 
-from .conftest import API_KEY, LocalServer, SleepRecorder, error_body, ok_handler
+from .conftest import (
+    API_KEY,
+    LocalServer,
+    SleepRecorder,
+    error_body,
+    ok_handler,
+    session_with_time,
+)
 
 
 def make(
@@ -42,8 +49,7 @@ def make(
 ) -> TelnyxSession:
     """A session against the local server; retry waits go to `sleeps` when given."""
     if sleeps is not None:
-        kwargs.setdefault("_sleep", sleeps)
-        kwargs.setdefault("_clock", sleeps.clock)
+        return session_with_time(sleeps, API_KEY, base_url=server.base_url, **kwargs)
     return TelnyxSession(API_KEY, base_url=server.base_url, **kwargs)  # type: ignore[arg-type]
 
 
@@ -496,7 +502,7 @@ async def test_refused_connection_is_an_api_connection_error(sleeps: SleepRecord
     await srv.start()
     base = srv.base_url
     await srv.stop()
-    async with TelnyxSession(API_KEY, base_url=base, _sleep=sleeps, _clock=sleeps.clock) as telnyx:
+    async with session_with_time(sleeps, API_KEY, base_url=base) as telnyx:
         with pytest.raises(APIConnectionError):
             await telnyx.connections.get("7")
     assert len(sleeps.delays) == 2
