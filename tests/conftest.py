@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
+import subprocess
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, AnyStr
 
 import pytest
 from aiohttp import web
@@ -22,6 +24,30 @@ from aiohttp import web
 if TYPE_CHECKING:
     from benchmarks.redis_server import RedisServer
     from telnyx_async import TelnyxSession
+
+# A shell that starts a job in the background (`cmd &`, nohup) has it ignore SIGINT, and
+# every process it starts inherits that: the servers the tests stop with Ctrl-C's signal
+# would never stop. A handler (unlike SIG_IGN) is reset by exec, so children get Python's.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def stop_process(
+    proc: subprocess.Popen[AnyStr], sig: int = signal.SIGINT, *, timeout: float = 30
+) -> tuple[AnyStr, AnyStr]:
+    """Send ``sig`` and collect what ``proc`` writes until it exits.
+
+    A process still running after ``timeout`` seconds is killed (no server outlives a
+    test, even a failing one) and ``subprocess.TimeoutExpired`` fails the test.
+    """
+    proc.send_signal(sig)
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+
 
 ROOT: Path = Path(__file__).resolve().parents[1]
 """The repository's root: everything the tests read lives under it."""

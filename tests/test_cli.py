@@ -8,7 +8,6 @@ import io
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -22,6 +21,8 @@ from telnyx_async import Connections, TelnyxSession, _config
 from telnyx_async._cli import main, run_bulk
 from telnyx_async._progress import NoProgress, PlainProgress, TqdmProgress, make_progress
 from telnyx_async.testing import FakeTelnyx, Faults
+
+from .conftest import stop_process
 
 SECRET = "KEYcli-secret-9f8e7d"
 
@@ -394,8 +395,7 @@ def test_sigint_stops_cleanly_with_complete_lines_and_a_summary(tmp_path: Path) 
         assert proc.stdout is not None
         # Blocks until 100 results are out: the run is surely under way, however slow the machine.
         head = b"".join(proc.stdout.readline() for _ in range(100))
-        proc.send_signal(signal.SIGINT)
-        rest, err_bytes = proc.communicate(timeout=60)
+        rest, err_bytes = stop_process(proc, timeout=60)
     err = err_bytes.decode()
     assert proc.returncode == 130, err
     lines = (head + rest).split(b"\n")
@@ -447,8 +447,7 @@ def test_fake_server_command_serves_until_interrupted(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         assert len(jsonl(result.stdout)) == 30
     finally:
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        out, err = stop_process(proc)
     assert proc.returncode == 0, err
     assert "served" in out
     assert "Traceback" not in err

@@ -20,6 +20,7 @@ import pytest
 from telnyx_async._cli import build_parser, main, read_previous
 from telnyx_async.testing import FakeTelnyx, Faults
 
+from .conftest import stop_process
 from .test_cli import jsonl
 
 
@@ -368,5 +369,4 @@ def test_a_failed_tls_fake_server_leaves_a_running_ones_ca_file(tmp_path: Path) 
             assert "cannot listen" in second.stderr
             assert ca.read_bytes() == written
         finally:
-            first.send_signal(signal.SIGINT)
-            first.communicate(timeout=30)
+            stop_process(first)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from .conftest import stop_process
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
@@ -59,8 +60,7 @@ def test_readme_use_snippet_runs_against_the_fake_server_command(tmp_path: Path)
             [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=60
         )
     finally:
-        server.send_signal(signal.SIGINT)
-        server.communicate(timeout=30)
+        stop_process(server)
     assert done.returncode == 0, done.stderr
     assert "2 connections" in done.stdout
     assert "failed" not in done.stdout

@@ -8,6 +8,7 @@ import ssl
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Generator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -130,6 +131,7 @@ class FakeTelnyx:
         self.stats = FakeStats()
         self._ca = ThrowawayCA(host, "localhost") if tls else None
         self._runner: web.AppRunner | None = None
+        self._transports: weakref.WeakSet[asyncio.Transport] = weakref.WeakSet()
         self.port = 0
 
     @property
@@ -242,6 +244,7 @@ class FakeTelnyx:
         self._started = time.monotonic()
         self._runner = web.AppRunner(self.app(), access_log=None, handler_cancellation=True)
         await self._runner.setup()
+        self._track_transports(self._runner)
         site = web.TCPSite(
             self._runner,
             self._host,
@@ -256,16 +259,33 @@ class FakeTelnyx:
         runner, self._runner = self._runner, None
         if runner is None:
             return
-        handlers = runner.server.connections if runner.server is not None else []
-        transports = [h.transport for h in handlers if h.transport is not None]
+        # Every connection is aborted before cleanup() closes it gracefully: asyncio
+        # closes a TLS socket only once the client answers the close_notify (or
+        # after 30 s), and a second close() (aiohttp's, after its own) forgets the
+        # socket, so a loop closed right after stop() would leak it. Every transport
+        # ever made, not aiohttp's handler list, which a closed handler has left.
+        self._abort_connections()
         await runner.cleanup()
-        # cleanup() closes TLS connections gracefully, and asyncio closes such a
-        # socket only once the client answers the close_notify (or after 30 s),
-        # in a callback: a loop closed right after stop() would leak the socket.
-        for transport in transports:
-            transport.abort()
+        self._abort_connections()
         for _ in range(3):  # abort() closes the socket in a callback: let it run
             await asyncio.sleep(0)
+
+    def _abort_connections(self) -> None:
+        for transport in list(self._transports):
+            transport.abort()
+        self._transports.clear()
+
+    def _track_transports(self, runner: web.AppRunner) -> None:
+        """Remember each connection's transport as aiohttp's server accepts it."""
+        server = runner.server
+        assert server is not None  # set by setup()
+        accept = server.connection_made
+
+        def connection_made(handler: Any, transport: asyncio.Transport) -> None:
+            self._transports.add(transport)
+            accept(handler, transport)
+
+        server.connection_made = connection_made  # type: ignore[method-assign]
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -430,7 +450,8 @@ class FakeTelnyx:
         await response.prepare(request)
         await response.write(body[: len(body) // 2])
         if request.transport is not None:
-            request.transport.close()
+            # An abrupt end, as a reset connection has: no TLS close_notify.
+            request.transport.abort()
         return response
 
 
