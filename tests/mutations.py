@@ -824,6 +824,21 @@ MUTATIONS: tuple[Mutation, ...] = (
         "                else functools.partial(self._get, deadline_at=ends_at)",
         ("tests/test_resilience.py", "-k", "unstarted and iter"),
     ),
+    Mutation(
+        "a request counts as sent before it has its connection",
+        T,
+        "        connection = await _tcp_connect(self, req, traces, timeout)\n",
+        "        self.sends += 1\n"
+        "        connection = await _tcp_connect(self, req, traces, timeout)\n",
+        ("tests/test_hostile.py", "-k", "still_connecting"),
+    ),
+    Mutation(
+        "close() leaves connects in progress running",
+        T,
+        "                self._cut.add(task)\n                task.cancel()\n",
+        "                pass\n",
+        ("tests/test_hostile.py", "-k", "still_connecting and closed"),
+    ),
 )
 
 

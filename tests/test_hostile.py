@@ -550,3 +550,53 @@ async def test_a_429_with_a_negative_reset_is_retried_with_backoff(sleeps: Sleep
         with pytest.raises(RateLimitError):
             await telnyx.connections.get("1")
     assert all(d >= 0 for d in sleeps.delays)
+
+
+# --- 10. requests that never reached the server --------------------------------------------
+
+
+@pytest.mark.parametrize("end", ["cancelled", "closed", "deadline"])
+async def test_a_call_ended_while_still_connecting_counts_no_request(end: str) -> None:
+    """Requests stuck in the TLS handshake when the call ends were never sent: stats say 0.
+
+    The server accepts TCP and never answers the ClientHello, so every lookup is still
+    connecting when the caller cancels, closes the session, or the deadline runs out;
+    a ``close()`` ends them at once, whatever the attempt timeout.
+    """
+    ids = [str(n) for n in range(1, 41)]
+    async with RawServer(lambda n, h: None) as server:
+        https = server.base_url.replace("http://", "https://")
+        # An attempt timeout far beyond the test's: only the end of the call ends them.
+        telnyx = TelnyxSession(API_KEY, base_url=https, max_retries=0, timeout=600)
+        try:
+            if end == "deadline":
+                results = await telnyx.connections.gather_many(
+                    ids, concurrency=10, return_exceptions=True, deadline=0.3
+                )
+                assert all(isinstance(r, APITimeoutError) for r in results)
+            else:
+                call = asyncio.ensure_future(
+                    telnyx.connections.gather_many(ids, concurrency=10, return_exceptions=True)
+                )
+                for _ in range(500):  # until lookups are connected and in the handshake
+                    if server._writers:
+                        break
+                    await asyncio.sleep(0.01)
+                await asyncio.sleep(0.05)  # and more of them start theirs
+                assert server._writers
+                if end == "cancelled":
+                    call.cancel()
+                    with pytest.raises(asyncio.CancelledError):
+                        await call
+                else:
+                    await telnyx.close()
+                    # close() ends the handshakes too, not only the pool's idle sockets.
+                    async with asyncio.timeout(30):
+                        results = await call
+                    assert all(isinstance(r, TelnyxError) for r in results)
+                    assert "closed during the call" in str(results[0])
+            stats = telnyx.stats
+        finally:
+            await telnyx.close()
+    assert server.requests == 0
+    assert (stats.requests, stats.connection_errors, stats.retries) == (0, 0, 0)

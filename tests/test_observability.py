@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from types import SimpleNamespace
+from typing import TypeVar
 
 import aiohttp
 import pytest
 from aiohttp import web
 
-from telnyx_async import TelnyxSession
+from telnyx_async import NotFoundError, TelnyxError, TelnyxSession
+from telnyx_async.testing import FakeTelnyx
 
 from .conftest import API_KEY, LocalServer, SleepRecorder, ok_handler, session_with_time
+
+T = TypeVar("T")
 
 
 def make(server: LocalServer, **kwargs: object) -> TelnyxSession:
@@ -127,3 +134,59 @@ async def test_more_concurrency_than_the_pool_warns_once(
     assert len(warnings) == 1
     assert "concurrency=256" in warnings[0]
     assert "pool_size=100" in warnings[0]
+
+
+async def _break_iter_many(telnyx: TelnyxSession, ids: list[str]) -> None:
+    async with aclosing(telnyx.connections.iter_many(ids)) as results:
+        async for n, _ in enumerate_async(results):
+            if n == 9:
+                break
+
+
+async def _fail_fast(telnyx: TelnyxSession, ids: list[str]) -> None:
+    with pytest.raises(NotFoundError):
+        await telnyx.connections.gather_many([*ids[:20], "404404", *ids[20:]])
+
+
+async def _cancel(telnyx: TelnyxSession, ids: list[str]) -> None:
+    call = asyncio.ensure_future(telnyx.connections.gather_many(ids))
+    await asyncio.sleep(0.02)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+
+
+async def _close(telnyx: TelnyxSession, ids: list[str]) -> None:
+    call = asyncio.ensure_future(telnyx.connections.gather_many(ids, return_exceptions=True))
+    await asyncio.sleep(0.02)
+    await telnyx.close()
+    results = await call
+    assert any(isinstance(r, TelnyxError) for r in results)
+
+
+async def enumerate_async(items: AsyncIterator[T]) -> AsyncIterator[tuple[int, T]]:
+    n = 0
+    async for item in items:
+        yield n, item
+        n += 1
+
+
+@pytest.mark.parametrize("end", [_break_iter_many, _fail_fast, _cancel, _close])
+async def test_stats_requests_is_what_the_server_saw(
+    end: Callable[[TelnyxSession, list[str]], Awaitable[None]],
+) -> None:
+    """A call broken off, failed fast, cancelled or closed counts only what was sent.
+
+    Requests the client sent may reach the server's handler a moment later: the
+    two counts are compared until they agree (at most 5 s), and must then.
+    """
+    async with FakeTelnyx(connections=200, seed=1) as server:
+        async with TelnyxSession(server.api_key, base_url=server.base_url) as telnyx:
+            await end(telnyx, list(server.ids))
+            counted = telnyx.stats.requests
+        for _ in range(500):
+            if server.stats.requests == counted:
+                break
+            await asyncio.sleep(0.01)
+        assert (counted, server.stats.requests) == (server.stats.requests, counted)
+        assert counted > 0

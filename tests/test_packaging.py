@@ -241,3 +241,22 @@ def test_importing_the_package_leaves_the_cli_fake_server_and_extras_unloaded() 
     assert "telnyx_async" in loaded
     unwanted = {"telnyx_async._cli", "telnyx_async.testing", "tqdm", "yaml"}
     assert loaded & unwanted == set()
+
+
+def test_the_classifiers_name_the_pythons_ci_tests() -> None:
+    """Each ``Python :: 3.x`` classifier is a version .ci/run tests, and each it tests is one."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    claimed = {
+        c.rpartition(":: ")[2]
+        for c in project["classifiers"]
+        if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
+    }
+    ci = (ROOT / ".ci" / "run").read_text()
+    others = re.search(r"^for want in ([\d. ]+); do$", ci, re.M)
+    assert others, "the loop over the other interpreters in .ci/run"
+    lowest = re.fullmatch(r">=\s*(3\.\d+)", project["requires-python"])
+    assert lowest, project["requires-python"]
+    assert claimed == {lowest.group(1), *others.group(1).split()}
