@@ -111,3 +111,23 @@ def test_instruction_table_divides_by_bare_aiohttp_on_the_same_loop() -> None:
     assert "| ours iter_many [uvloop] | 210,000 | 1.05x |" in text
     assert sizes("ours iter_many", 200, 1000, 64) == (200, 1000)
     assert sizes("official SDK (httpx)", 200, 1000, 64) == (64, 224)
+
+
+def test_deadline_benchmark_accounts_for_every_id() -> None:
+    """`python -m benchmarks.deadline` (tiny): a row per call and size, every id answered or cut."""
+    command = ["-m", "benchmarks.deadline", "--ids", "50", "20000", "--rounds", "1"]
+    result = subprocess.run(
+        [sys.executable, *command, "--deadline", "0.1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
+    for way in ("gather_many", "iter_many"):
+        small = next(r for r in rows if r.startswith(f"| {way} | 50 |"))
+        assert small.split(" | ")[2] == "50"  # all answered in time
+        large = next(r for r in rows if r.startswith(f"| {way} | 20,000 |"))
+        assert large.endswith(" µs |")  # the deadline left ids unstarted
