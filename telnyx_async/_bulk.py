@@ -31,6 +31,8 @@ from collections.abc import (
 )
 from typing import Any, Final, TypeVar
 
+from ._checks import positive_int
+
 T = TypeVar("T")
 R = TypeVar("R")
 E = TypeVar("E", bound=BaseException)
@@ -47,11 +49,6 @@ class _Failure:
 
     def __init__(self, exc: BaseException) -> None:
         self.exc = exc
-
-
-def _check_concurrency(concurrency: int) -> None:
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ValueError(f"concurrency must be a positive int, got {concurrency!r}")
 
 
 async def cancel_and_wait(tasks: Sequence[asyncio.Future[Any]]) -> None:
@@ -88,7 +85,7 @@ async def bounded_map(
         >>> async for item, result in bounded_map(range(10), work, concurrency=4):  # doctest: +SKIP
         ...     print(item, result)
     """
-    _check_concurrency(concurrency)
+    positive_int("concurrency", concurrency)
     loop = asyncio.get_running_loop()
     sync_items: Iterator[T] | None = iter(items) if isinstance(items, Iterable) else None
     async_items = aiter(items) if isinstance(items, AsyncIterable) and sync_items is None else None
@@ -194,7 +191,7 @@ async def bounded_each(
     ``fatal``, cancels the other workers and is raised as is (not wrapped in an
     ``ExceptionGroup``).
     """
-    _check_concurrency(concurrency)
+    positive_int("concurrency", concurrency)
     loop = asyncio.get_running_loop()
     source = iter(items)
     finished: asyncio.Future[None] = loop.create_future()

@@ -19,6 +19,7 @@ from typing import Final, Literal, overload
 from urllib.parse import urlsplit
 
 from ._bulk import bounded_each, bounded_map
+from ._checks import positive_int
 from ._config import DEFAULT_CONCURRENCY
 from ._decide import deadline_error
 from ._errors import APITimeoutError, AuthenticationError, TelnyxError, TLSError
@@ -371,8 +372,7 @@ class Connections:
         return decode_page(body, status=status, headers=headers, secrets=self._secrets)
 
     def _concurrency(self, requested: int) -> int:
-        if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
-            raise ValueError(f"concurrency must be a positive int, got {requested!r}")
+        positive_int("concurrency", requested)
         limit = self._pool_limit()
         if limit and requested > limit and not self._warned_pool:
             self._warned_pool = True

@@ -7,6 +7,7 @@ The tree::
     ├── ResponseValidationError      a 2xx body that is not the documented JSON
     ├── ResponseTooLargeError        a body over the size limit
     ├── APIConnectionError           the request never got an HTTP answer
+    │   ├── TLSError                 ... because the certificate is not trusted (not retried)
     │   └── APITimeoutError          ... because an attempt ran out of time
     └── APIStatusError               the API answered 3xx/4xx/5xx (.status, .errors, .request_id)
         ├── BadRequestError              400

@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar, cast
 
+from ._checks import positive
+
 T = TypeVar("T")
 
 
@@ -42,9 +44,7 @@ def check_deadline(deadline: float | None) -> float | None:
     Raises:
         ValueError: ``deadline`` is not a number of seconds > 0.
     """
-    if deadline is not None and not deadline > 0:
-        raise ValueError(f"deadline must be > 0 seconds, got {deadline!r}")
-    return deadline
+    return None if deadline is None else positive("deadline", deadline)
 
 
 class Deadline(float):

@@ -58,6 +58,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Protocol, runtime_checkable
 
+from ._checks import non_negative, positive
 from ._config import DEFAULT_MAX_RATE_LIMIT_WAIT
 from ._retry import parse_retry_after, retry_after_from
 
@@ -401,10 +402,9 @@ class AdaptiveRateLimiter:
         wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
-        if rate_limit is not None and not rate_limit > 0:
-            raise ValueError(f"rate_limit must be > 0 requests per second, got {rate_limit!r}")
-        if not max_pause >= 0:
-            raise ValueError(f"max_pause must be >= 0 seconds, got {max_pause!r}")
+        if rate_limit is not None:
+            positive("rate_limit", rate_limit, "requests per second")
+        non_negative("max_pause", max_pause)
         self.state = PacingState(cap=rate_limit, max_pause=max_pause)
         self._answer_waiters: deque[asyncio.Future[None]] = deque()
         self._clock = clock

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Final, Self, cast
 
 from yarl import URL
 
+from ._checks import positive
 from ._config import DEFAULT_RATE_LIMIT_PAUSE
 from ._pacing import (
     _EPISODE,  # pyright: ignore[reportPrivateUsage]  # one episode length for both limiters
@@ -126,14 +127,11 @@ class RedisRateLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
-        if not rate > 0 or math.isinf(rate):
+        if math.isinf(positive("rate", rate, "requests per second")):
             raise ValueError(f"rate must be > 0 requests per second, got {rate!r}")
-        if fallback_rate is not None and not fallback_rate > 0:
-            raise ValueError(
-                f"fallback_rate must be > 0 requests per second, got {fallback_rate!r}"
-            )
-        if not timeout > 0:
-            raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+        if fallback_rate is not None:
+            positive("fallback_rate", fallback_rate, "requests per second")
+        positive("timeout", timeout)
         if not key:
             raise ValueError("key must not be empty")
         try:

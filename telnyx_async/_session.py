@@ -19,6 +19,7 @@ import aiohttp
 from yarl import URL
 
 from ._budget import RetryBudget
+from ._checks import non_negative, positive, positive_int
 from ._config import (
     API_KEY_ENV,
     DEFAULT_MAX_RATE_LIMIT_WAIT,
@@ -141,14 +142,9 @@ class TelnyxSession:
                 f"no API key: pass TelnyxSession(api_key=...) or set the {API_KEY_ENV} "
                 "environment variable"
             )
-        if not timeout > 0:
-            raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
-        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
-            raise ValueError(f"pool_size must be a positive int, got {pool_size!r}")
-        if not max_rate_limit_wait >= 0:
-            raise ValueError(
-                f"max_rate_limit_wait must be >= 0 seconds, got {max_rate_limit_wait!r}"
-            )
+        positive("timeout", timeout)
+        positive_int("pool_size", pool_size)
+        non_negative("max_rate_limit_wait", max_rate_limit_wait)
         if retry_policy is not None and max_retries is not None:
             raise ValueError(
                 "pass max_retries= or retry_policy=, not both: "

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import textwrap
 from pathlib import Path
 from types import ModuleType
+
+import pytest
 
 import telnyx_async
 
@@ -90,3 +94,45 @@ def test_help_shows_only_public_parameters_and_the_resource() -> None:
     text = pydoc.plain(pydoc.render_doc(telnyx_async.TelnyxSession))
     assert "connections\n" in text
     assert "The Connections resource" in text
+
+
+def _drawn_tree(text: str) -> dict[str, str]:
+    """``{class: parent}`` from a box-drawn tree: a name's column says its depth (4 a level)."""
+    parents: dict[str, str] = {}
+    stack: list[str] = []
+    for line in textwrap.dedent(text).splitlines():
+        found = re.search(r"(?:^|── )([A-Z]\w*Error)\b", line)
+        if not found:
+            continue
+        depth = found.start(1) // 4
+        del stack[depth:]
+        if stack:
+            parents[found[1]] = stack[-1]
+        stack.append(found[1])
+    return parents
+
+
+def _real_tree() -> dict[str, str]:
+    """``{class: parent}`` for every subclass of TelnyxError, by its first TelnyxError base."""
+    tree: dict[str, str] = {}
+    todo = [telnyx_async.TelnyxError]
+    while todo:
+        cls = todo.pop()
+        for sub in cls.__subclasses__():
+            if sub.__module__ == "telnyx_async":
+                tree[sub.__name__] = cls.__name__
+                todo.append(sub)
+    return tree
+
+
+@pytest.mark.parametrize("where", ["module docstring", "docs/errors.md"])
+def test_the_drawn_exception_trees_are_the_real_one(where: str) -> None:
+    """Both drawings of the tree hold every public error under its real parent, and no other."""
+    from telnyx_async import _errors
+
+    if where == "module docstring":
+        text = (_errors.__doc__ or "").split("::\n", 1)[1].split("\n\n", 1)[0]
+    else:
+        page = (Path(__file__).resolve().parents[1] / "docs" / "errors.md").read_text()
+        text = page.split("```text\n", 1)[1].split("```", 1)[0]
+    assert _drawn_tree(text) == _real_tree()
