@@ -19,7 +19,7 @@ import pytest
 
 from telnyx_async import Connections, TelnyxSession, _config
 from telnyx_async._cli import main, run_bulk
-from telnyx_async._progress import NoProgress, PlainProgress, TqdmProgress, make_progress
+from telnyx_async._cli._progress import NoProgress, PlainProgress, TqdmProgress, make_progress
 from telnyx_async.testing import FakeTelnyx, Faults
 
 from .conftest import stop_process

@@ -12,7 +12,6 @@ import msgspec
 
 from .._config import DEFAULT_MAX_RETRIES
 from .._listing import MAX_PAGE_SIZE, SORT_KEYS, ConnectionListing
-from .._progress import make_progress
 from .._session import TelnyxSession
 from ._common import (
     EXIT_OK,
@@ -26,6 +25,7 @@ from ._common import (
     run_interruptible,
     session_from_args,
 )
+from ._progress import make_progress
 
 _ENCODER: Final = msgspec.json.Encoder()
 _SORTS: Final = (*SORT_KEYS, *(f"-{key}" for key in SORT_KEYS))

@@ -19,10 +19,10 @@ import msgspec
 
 from .._errors import APIStatusError, AuthenticationError, TelnyxError, TLSError
 from .._models import Connection
-from .._progress import make_progress
 from .._session import TelnyxSession
 from .._stats import SessionStats
 from ._common import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, TLS_HINT
+from ._progress import make_progress
 
 _ENCODER: Final = msgspec.json.Encoder()
 
