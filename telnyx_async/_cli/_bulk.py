@@ -10,12 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from .._config import DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES, DEFAULT_POOL_SIZE
+from .._config import DEFAULT_MAX_RETRIES, DEFAULT_POOL_SIZE
 from .._session import TelnyxSession
 from ._common import (
     Commands,
     UsageError,
     add_client_flags,
+    add_concurrency_flag,
     add_output_flag,
     add_progress_flags,
     open_output,
@@ -39,13 +40,7 @@ def register(commands: Commands) -> None:
         ),
     )
     bulk.add_argument("file", nargs="?", metavar="FILE|-", help="ids, one a line (default: stdin)")
-    bulk.add_argument(
-        "--concurrency",
-        type=positive_int,
-        default=DEFAULT_CONCURRENCY,
-        metavar="N",
-        help="the most requests in flight at once (default: %(default)s)",
-    )
+    add_concurrency_flag(bulk)
     bulk.add_argument(
         "--pool-size",
         type=positive_int,

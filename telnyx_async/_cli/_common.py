@@ -170,12 +170,28 @@ def add_client_flags(parser: argparse.ArgumentParser, *, max_retries: int) -> No
         help="trust the certificate authorities in FILE (PEM) for HTTPS "
         "(default: the system's, or $SSL_CERT_FILE)",
     )
+    add_max_retries_flag(parser, max_retries)
+
+
+def add_max_retries_flag(parser: argparse.ArgumentParser, default: int) -> None:
+    """--max-retries N."""
     parser.add_argument(
         "--max-retries",
         type=non_negative_int,
-        default=max_retries,
+        default=default,
         metavar="N",
         help="retries of a failed request, 429s aside (default: %(default)s)",
+    )
+
+
+def add_concurrency_flag(parser: argparse.ArgumentParser) -> None:
+    """--concurrency N, the library's default."""
+    parser.add_argument(
+        "--concurrency",
+        type=positive_int,
+        default=_config.DEFAULT_CONCURRENCY,
+        metavar="N",
+        help="the most requests in flight at once (default: %(default)s)",
     )
 
 

@@ -9,13 +9,14 @@ import sys
 import time
 from typing import IO, TYPE_CHECKING
 
-from .._config import DEFAULT_CONCURRENCY
 from .._retry import RetryPolicy
 from .._session import TelnyxSession
 from ._common import (
     EXIT_FAILURES,
     Commands,
     UsageError,
+    add_concurrency_flag,
+    add_max_retries_flag,
     add_progress_flags,
     non_negative_int,
     open_output,
@@ -66,20 +67,8 @@ def register(commands: Commands) -> None:
         help="the fake's limit in requests a second, per fixed one-second window, announced "
         "in x-ratelimit-* headers as the real API does; 0: none (default: %(default)s)",
     )
-    demo.add_argument(
-        "--concurrency",
-        type=positive_int,
-        default=DEFAULT_CONCURRENCY,
-        metavar="N",
-        help="the most requests in flight at once (default: %(default)s)",
-    )
-    demo.add_argument(
-        "--max-retries",
-        type=non_negative_int,
-        default=8,
-        metavar="N",
-        help="retries of a failed request (default: %(default)s)",
-    )
+    add_concurrency_flag(demo)
+    add_max_retries_flag(demo, 8)
     demo.add_argument(
         "--seed", type=int, default=0, help="seeds the fake's data and faults (default: 0)"
     )
