@@ -31,7 +31,17 @@ from ._errors import (
 )
 from ._listing import ConnectionListing, ConnectionSort
 from ._loop import run
-from ._models import AnchorsiteOverride, Connection, Page, PaginationMeta
+from ._models import (
+    AnchorsiteOverride,
+    Connection,
+    ConnectionCounts,
+    ConnectionLimits,
+    ConnectionTypeCounts,
+    GlobalConnectionLimit,
+    Page,
+    PaginationMeta,
+    PerTypeConnectionLimits,
+)
 from ._pacing import AdaptiveRateLimiter, RateLimiter
 from ._redis_limiter import RedisLimiterStats, RedisRateLimiter
 from ._retry import RetryPolicy
@@ -49,17 +59,22 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "Connection",
+    "ConnectionCounts",
+    "ConnectionLimits",
     "ConnectionListing",
     "ConnectionSort",
+    "ConnectionTypeCounts",
     "Connections",
     "ErrorMeta",
     "ErrorObject",
     "ErrorSource",
+    "GlobalConnectionLimit",
     "InternalServerError",
     "InvalidConnectionIdError",
     "NotFoundError",
     "Page",
     "PaginationMeta",
+    "PerTypeConnectionLimits",
     "PermissionDeniedError",
     "RateLimitError",
     "RateLimiter",

@@ -32,8 +32,15 @@ from ._listing import (
     check_sort,
 )
 from ._loop import check_deadline, deadline_at, deadline_text
-from ._models import Connection, Page
-from ._protocol import RawResponse, decode_connection, decode_page, encode_id, encode_query
+from ._models import Connection, ConnectionCounts, Page
+from ._protocol import (
+    RawResponse,
+    decode_connection,
+    decode_counts,
+    decode_page,
+    encode_id,
+    encode_query,
+)
 from ._text import safe_text
 
 _logger: Final = logging.getLogger("telnyx_async")
@@ -66,6 +73,7 @@ class Connections:
         self._prefix = prefix
         self._path_prefix = urlsplit(prefix).path  # messages name the path, never the host
         self._list_url = prefix.rstrip("/")
+        self._counts_url = self._list_url + "/count"
         self._pool_limit = pool_limit
 
     def __repr__(self) -> str:
@@ -348,7 +356,8 @@ class Connections:
     ) -> int:
         """How many connections match the filters: ``total_results`` of one 1-item page.
 
-        The filters are those of ``list()``; so are the errors.
+        The filters are those of ``list()``; so are the errors. For the account's
+        connections by type and its limits, see ``counts()``.
 
         Examples:
             >>> await telnyx.connections.count(name_contains="office")  # doctest: +SKIP
@@ -362,6 +371,25 @@ class Connections:
         params = [*filters.params(), ("page[number]", "1"), ("page[size]", "1")]
         page = await self._fetch_page(params, deadline_at(deadline))
         return page.meta.total_results or 0
+
+    async def counts(self, *, deadline: float | None = None) -> ConnectionCounts:
+        """The account's connections by type and its connection limits (``GET /connections/count``).
+
+        Not ``count()``: that is how many connections a listing's filters match;
+        this is every connection of the account, by type (forward-only ones are
+        not counted), with the limits on how many it may have. Retried, paced and
+        budgeted as ``get()`` is.
+
+        Examples:
+            >>> counts = await telnyx.connections.counts()  # doctest: +SKIP
+            >>> match counts.limits:  # doctest: +SKIP
+            ...     case GlobalConnectionLimit(global_limit=limit):
+            ...         print(f"{counts.counts.ip_connections} IP connections of {limit}")
+            ...     case PerTypeConnectionLimits(standard_limit=limit):
+            ...         print(f"standard connections: at most {limit}")
+        """
+        status, headers, body = await self._send(self._counts_url, deadline_at(deadline))
+        return decode_counts(body, status=status, headers=headers, secrets=self._secrets)
 
     async def _fetch_page(
         self, params: builtins.list[tuple[str, str]], ends_at: float | None

@@ -1,8 +1,9 @@
-"""The Connection and Page models (frozen msgspec Structs) and the decoders built once for it.
+"""The Connection, Page and ConnectionCounts models (frozen msgspec Structs) and their decoders.
 
 Field list and meanings follow the ``Connection`` schema of
 ``GET /connections/{id}`` in the Telnyx API spec; ``Page`` and ``PaginationMeta``
-follow ``GET /connections`` (the list).
+follow ``GET /connections`` (the list); ``ConnectionCounts`` follows
+``GET /connections/count`` as the official SDK declares it (``spec/connections-count.json``).
 """
 
 from __future__ import annotations
@@ -117,6 +118,72 @@ class Page(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """The page's number and the listing's totals."""
 
 
+class ConnectionTypeCounts(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """How many connections of each type the account has (forward-only ones not counted)."""
+
+    call_control_applications: int
+    credential_connections: int
+    external_connections: int
+    fax_connections: int
+    fqdn_connections: int
+    ip_connections: int
+    microsoft_teams_sbc_connections: int
+    mobile_voice_connections: int
+    operator_connect_connections: int
+    texml_applications: int
+    third_party_provider_connections: int
+    uac_connections: int
+    zoom_sbc_connections: int
+
+
+class GlobalConnectionLimit(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One limit on all the account's connections together."""
+
+    global_limit: int
+
+
+class PerTypeConnectionLimits(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Separate limits: standard connections, TeXML applications and UAC connections."""
+
+    standard_limit: int
+    texml_limit: int
+    uac_limit: int
+
+
+ConnectionLimits = GlobalConnectionLimit | PerTypeConnectionLimits
+"""The account's connection limits: a global one, or one per kind (the API sends either)."""
+
+
+class ConnectionCounts(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """``GET /connections/count``: the account's connections by type, and its limits.
+
+    Unlike ``connections.count()`` (how many a listing's filters match), this counts
+    every connection of the account, by type, and says how many it may have.
+
+    Examples:
+        >>> counts = await telnyx.connections.counts()  # doctest: +SKIP
+        >>> counts.counts.ip_connections, counts.limits  # doctest: +SKIP
+        (12, GlobalConnectionLimit(global_limit=1000))
+    """
+
+    counts: ConnectionTypeCounts
+    """The number of connections of each type."""
+    limits: ConnectionLimits
+    """A ``GlobalConnectionLimit`` or ``PerTypeConnectionLimits``: match on its type."""
+    record_type: str
+    """What the API calls this record (an open string)."""
+
+
+class _RawCounts(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    counts: ConnectionTypeCounts
+    limits: dict[str, int]
+    record_type: str
+
+
+class _CountsEnvelope(msgspec.Struct, frozen=True, gc=False):
+    data: _RawCounts
+
+
 class _ConnectionEnvelope(msgspec.Struct, frozen=True, gc=False):
     data: Connection
 
@@ -129,5 +196,7 @@ CONNECTION_DECODER: Final = msgspec.json.Decoder(_ConnectionEnvelope)
 """Decodes a ``{"data": {...}}`` body; built once: building one costs far more than decoding."""
 PAGE_DECODER: Final = msgspec.json.Decoder(Page)
 """Decodes a ``{"data": [...], "meta": {...}}`` page of ``GET /connections``."""
+COUNTS_DECODER: Final = msgspec.json.Decoder(_CountsEnvelope)
+"""Decodes ``GET /connections/count``; its ``limits`` are told apart after (untagged)."""
 ERROR_DECODER: Final = msgspec.json.Decoder(_ErrorEnvelope)
 """Decodes the API's ``ErrorResponse`` body."""

@@ -19,7 +19,18 @@ from ._errors import (
     ResponseValidationError,
     status_error_class,
 )
-from ._models import CONNECTION_DECODER, ERROR_DECODER, PAGE_DECODER, Connection, Page
+from ._models import (
+    CONNECTION_DECODER,
+    COUNTS_DECODER,
+    ERROR_DECODER,
+    PAGE_DECODER,
+    Connection,
+    ConnectionCounts,
+    ConnectionLimits,
+    GlobalConnectionLimit,
+    Page,
+    PerTypeConnectionLimits,
+)
 from ._text import redact, safe_text, shorten
 from ._version import __version__
 
@@ -131,6 +142,37 @@ def decode_page(
             request_id=_request_id(headers, secrets),
         )
     return page
+
+
+def decode_counts(
+    body: bytes,
+    *,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+    secrets: Secrets = (),
+) -> ConnectionCounts:
+    """Decode a successful ``GET /connections/count`` body into ``ConnectionCounts``.
+
+    ``limits`` is one of two shapes with no tag: ``global_limit`` alone says a
+    ``GlobalConnectionLimit``, anything else must be the three per-type limits.
+
+    Raises:
+        ResponseValidationError: as ``decode_connection``, or ``limits`` is neither shape.
+    """
+    raw = _decode(COUNTS_DECODER, body, "connection counts", status, headers, secrets).data
+    try:
+        limits: ConnectionLimits = (
+            msgspec.convert(raw.limits, GlobalConnectionLimit)
+            if "global_limit" in raw.limits
+            else msgspec.convert(raw.limits, PerTypeConnectionLimits)
+        )
+    except msgspec.ValidationError as exc:
+        raise ResponseValidationError(
+            f"response does not match the connection counts schema: {exc} - at `$.data.limits`",
+            status=status,
+            request_id=_request_id(headers, secrets),
+        ) from None
+    return ConnectionCounts(counts=raw.counts, limits=limits, record_type=raw.record_type)
 
 
 _T = TypeVar("_T")

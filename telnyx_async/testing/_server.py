@@ -25,6 +25,8 @@ from ._tls import ThrowawayCA
 
 DEFAULT_API_KEY: Final = "KEYfake-telnyx-test-key"
 """The key a FakeTelnyx accepts unless told otherwise: not a real credential."""
+DEFAULT_CONNECTION_LIMIT: Final = 1000
+"""The global connection limit ``GET /connections/count`` reports unless told otherwise."""
 
 _ERROR_TITLES: Final = {
     400: ("10015", "Bad Request", "The request failed because it was not well-formed."),
@@ -129,6 +131,10 @@ class FakeTelnyx:
         self._state = FaultState(faults or Faults())
         self._started = time.monotonic()
         self.stats = FakeStats()
+        self.connection_limits: dict[str, int] = {"global_limit": DEFAULT_CONNECTION_LIMIT}
+        """What ``GET /connections/count`` says of the account's limits: ``global_limit``,
+        or ``standard_limit``, ``texml_limit`` and ``uac_limit``; settable (even bad
+        shapes, to test a client)."""
         self._ca = ThrowawayCA(host, "localhost") if tls else None
         self._runner: web.AppRunner | None = None
         self._transports: weakref.WeakSet[asyncio.Transport] = weakref.WeakSet()
@@ -235,6 +241,7 @@ class FakeTelnyx:
         """The ``aiohttp.web`` application, to mount or run yourself."""
         app = web.Application()
         app.router.add_get(self._prefix + "/connections", self._list)
+        app.router.add_get(self._prefix + "/connections/count", self._counts)
         app.router.add_get(self._prefix + "/connections/{id}", self._retrieve)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         return app
@@ -376,6 +383,10 @@ class FakeTelnyx:
 
     async def _list(self, request: web.Request) -> web.StreamResponse:
         return await self._counted(request, self._list_body)
+
+    async def _counts(self, request: web.Request) -> web.StreamResponse:
+        limits = self.connection_limits
+        return await self._counted(request, lambda store, _: store.counts_body(limits))
 
     def _retrieve_body(self, store: ConnectionStore, request: web.Request) -> web.Response | bytes:
         body = store.retrieve_body(request.match_info["id"])

@@ -173,6 +173,33 @@ def _sort_key(field: str) -> Any:
     return key
 
 
+COUNTED_TYPES: Final = (
+    "call_control_applications",
+    "credential_connections",
+    "external_connections",
+    "fax_connections",
+    "fqdn_connections",
+    "ip_connections",
+    "microsoft_teams_sbc_connections",
+    "mobile_voice_connections",
+    "operator_connect_connections",
+    "texml_applications",
+    "third_party_provider_connections",
+    "uac_connections",
+    "zoom_sbc_connections",
+)
+"""The keys of ``GET /connections/count``'s ``counts``, the fake's own copy of the spec's.
+
+A connection counts under its ``record_type`` plus ``s`` (``ip_connection`` under
+``ip_connections``); a type with no such key (``webrtc_connection``) is not counted,
+as the API leaves forward-only connections out.
+"""
+
+COUNTS_RECORD_TYPE: Final = "connections_count"
+"""The ``record_type`` the fake gives its ``GET /connections/count`` answer (the spec's is
+an open string)."""
+
+
 class ConnectionStore:
     """The connections a FakeTelnyx serves, encoded once; an immutable snapshot.
 
@@ -225,6 +252,16 @@ class ConnectionStore:
         encoded = self._encoded
         page = b",".join(encoded[i] for i in order[start : start + size])
         return b'{"data":[' + page + b'],"meta":' + _ENCODER.encode(meta) + b"}"
+
+    def counts_body(self, limits: Mapping[str, int]) -> bytes:
+        """The body of ``GET /connections/count``: the connections by type, and ``limits``."""
+        counts = dict.fromkeys(COUNTED_TYPES, 0)
+        for conn in self.connections.values():
+            key = f"{conn.record_type}s"
+            if key in counts:
+                counts[key] += 1
+        data = {"counts": counts, "limits": dict(limits), "record_type": COUNTS_RECORD_TYPE}
+        return _ENCODER.encode({"data": data})
 
     def with_connection(self, conn: Connection, fqdn: str | None = None) -> ConnectionStore:
         """A new store with ``conn`` added (or replaced, when its id is served)."""
