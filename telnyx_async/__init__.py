@@ -6,6 +6,7 @@ Examples:
     ...     conn = await telnyx.connections.get("1293384261075731499")
 """
 
+from ._active_calls import ActiveCallListing
 from ._budget import RetryBudget
 from ._config import DEFAULT_BASE_URL
 from ._connections import Connections
@@ -32,11 +33,15 @@ from ._errors import (
 from ._listing import ConnectionListing, ConnectionSort
 from ._loop import run
 from ._models import (
+    ActiveCall,
+    ActiveCallsPage,
     AnchorsiteOverride,
     Connection,
     ConnectionCounts,
     ConnectionLimits,
     ConnectionTypeCounts,
+    CursorMeta,
+    Cursors,
     GlobalConnectionLimit,
     Page,
     PaginationMeta,
@@ -54,6 +59,9 @@ __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "ActiveCall",
+    "ActiveCallListing",
+    "ActiveCallsPage",
     "AdaptiveRateLimiter",
     "AnchorsiteOverride",
     "AuthenticationError",
@@ -65,6 +73,8 @@ __all__ = [
     "ConnectionSort",
     "ConnectionTypeCounts",
     "Connections",
+    "CursorMeta",
+    "Cursors",
     "ErrorMeta",
     "ErrorObject",
     "ErrorSource",

@@ -18,6 +18,7 @@ from collections.abc import (
 from typing import Final, Literal, overload
 from urllib.parse import urlsplit
 
+from ._active_calls import DEFAULT_ACTIVE_CALLS_PAGE_SIZE, ActiveCallListing
 from ._bulk import bounded_each, bounded_map
 from ._checks import positive_int
 from ._config import DEFAULT_CONCURRENCY
@@ -32,9 +33,10 @@ from ._listing import (
     check_sort,
 )
 from ._loop import check_deadline, deadline_at, deadline_text
-from ._models import Connection, ConnectionCounts, Page
+from ._models import ActiveCallsPage, Connection, ConnectionCounts, Page
 from ._protocol import (
     RawResponse,
+    decode_active_calls,
     decode_connection,
     decode_counts,
     decode_page,
@@ -371,6 +373,49 @@ class Connections:
         params = [*filters.params(), ("page[number]", "1"), ("page[size]", "1")]
         page = await self._fetch_page(params, deadline_at(deadline))
         return page.meta.total_results or 0
+
+    def active_calls(
+        self,
+        conn_id: str,
+        *,
+        page_size: int = DEFAULT_ACTIVE_CALLS_PAGE_SIZE,
+        deadline: float | None = None,
+    ) -> ActiveCallListing:
+        """The calls in progress on a connection (``GET /connections/{id}/active_calls``).
+
+        ``async for call in telnyx.connections.active_calls(conn_id)`` yields
+        ``ActiveCall`` Structs, following the API's cursors one page ahead;
+        ``.pages()`` yields whole pages. Pages are retried, paced and budgeted as
+        ``get()`` is. The arguments are checked here, before any request.
+
+        Args:
+            conn_id: the connection (a Call Control or TeXML application, or a SIP
+                connection with a webhook URL).
+            page_size: calls per request, 1 to 250 (the API's default: 20).
+            deadline: seconds a whole walk may take, counted from its first request.
+
+        Raises:
+            InvalidConnectionIdError: ``conn_id`` is not a usable id.
+            ValueError: a page size out of range, a ``deadline`` <= 0.
+            TypeError: an argument of the wrong type.
+
+        Examples:
+            >>> calls = telnyx.connections.active_calls("1293384261075731461")  # doctest: +SKIP
+            >>> async for call in calls:  # doctest: +SKIP
+            ...     print(call.call_control_id)
+        """
+        url = f"{self._prefix}{encode_id(conn_id)}/active_calls"
+        check_deadline(deadline)
+
+        async def fetch(
+            params: builtins.list[tuple[str, str]], ends_at: float | None
+        ) -> ActiveCallsPage:
+            status, headers, body = await self._send(f"{url}?{encode_query(params)}", ends_at)
+            return decode_active_calls(body, status=status, headers=headers, secrets=self._secrets)
+
+        return ActiveCallListing(
+            fetch, conn_id=conn_id, page_size=check_page_size(page_size), deadline=deadline
+        )
 
     async def counts(self, *, deadline: float | None = None) -> ConnectionCounts:
         """The account's connections by type and its connection limits (``GET /connections/count``).

@@ -118,6 +118,53 @@ class Page(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """The page's number and the listing's totals."""
 
 
+class ActiveCall(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One call in progress on a connection (``GET /connections/{id}/active_calls``)."""
+
+    call_control_id: str
+    """The token for controlling the call (Call Control commands)."""
+    call_leg_id: str
+    """Unique to the call; correlates webhook events."""
+    call_session_id: str
+    """Unique to the call session (related legs of one phone call, e.g. a transfer)."""
+    client_state: str
+    """The state received from a command."""
+    call_duration: int
+    """How long the call has lasted, in seconds."""
+    record_type: str
+    """``"call"`` today; an open string, so a new kind does not fail decoding."""
+
+
+class Cursors(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """The opaque cursors of a cursor-paginated page."""
+
+    after: str | None = None
+    """Ask for ``page[after]=`` this for the next page; absent on the last."""
+    before: str | None = None
+    """Ask for ``page[before]=`` this for the previous page."""
+
+
+class CursorMeta(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Where a cursor-paginated page sits: its cursors, the total, the next path."""
+
+    cursors: Cursors | None = None
+    total_items: int | None = None
+    """Items over all pages."""
+    next: str | None = None
+    """The path of the next page (``...?page[after]=...``)."""
+    previous: str | None = None
+    """The path of the previous page."""
+
+
+class ActiveCallsPage(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One page of a connection's active calls, and its cursors."""
+
+    data: tuple[ActiveCall, ...] = ()
+    """The page's calls."""
+    meta: CursorMeta = msgspec.field(default_factory=CursorMeta)
+    """The cursors and the total."""
+
+
 class ConnectionTypeCounts(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """How many connections of each type the account has (forward-only ones not counted)."""
 
@@ -196,6 +243,8 @@ CONNECTION_DECODER: Final = msgspec.json.Decoder(_ConnectionEnvelope)
 """Decodes a ``{"data": {...}}`` body; built once: building one costs far more than decoding."""
 PAGE_DECODER: Final = msgspec.json.Decoder(Page)
 """Decodes a ``{"data": [...], "meta": {...}}`` page of ``GET /connections``."""
+ACTIVE_CALLS_DECODER: Final = msgspec.json.Decoder(ActiveCallsPage)
+"""Decodes a page of ``GET /connections/{id}/active_calls``."""
 COUNTS_DECODER: Final = msgspec.json.Decoder(_CountsEnvelope)
 """Decodes ``GET /connections/count``; its ``limits`` are told apart after (untagged)."""
 ERROR_DECODER: Final = msgspec.json.Decoder(_ErrorEnvelope)

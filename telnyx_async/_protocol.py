@@ -20,10 +20,12 @@ from ._errors import (
     status_error_class,
 )
 from ._models import (
+    ACTIVE_CALLS_DECODER,
     CONNECTION_DECODER,
     COUNTS_DECODER,
     ERROR_DECODER,
     PAGE_DECODER,
+    ActiveCallsPage,
     Connection,
     ConnectionCounts,
     ConnectionLimits,
@@ -142,6 +144,21 @@ def decode_page(
             request_id=_request_id(headers, secrets),
         )
     return page
+
+
+def decode_active_calls(
+    body: bytes,
+    *,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+    secrets: Secrets = (),
+) -> ActiveCallsPage:
+    """Decode a successful ``GET /connections/{id}/active_calls`` body into a page.
+
+    Raises:
+        ResponseValidationError: as ``decode_connection``.
+    """
+    return _decode(ACTIVE_CALLS_DECODER, body, "active calls page", status, headers, secrets)
 
 
 def decode_counts(

@@ -18,7 +18,8 @@ from typing import Any, Final, Self
 import msgspec
 from aiohttp import web
 
-from .._models import Connection
+from .._models import ActiveCall, Connection
+from ._calls import BadCallsQuery, as_active_call, calls_page_body
 from ._faults import TRANSIENT_STATUSES, Faults, FaultState
 from ._store import BadQuery, ConnectionStore, ListQuery, encode_json, generate_connections
 from ._tls import ThrowawayCA
@@ -30,6 +31,12 @@ DEFAULT_CONNECTION_LIMIT: Final = 1000
 
 _ERROR_TITLES: Final = {
     400: ("10015", "Bad Request", "The request failed because it was not well-formed."),
+    422: (
+        "10015",
+        "Invalid value for connection_id (Call Control App ID)",
+        "The requested connection_id (Call Control App ID) is either invalid or does not "
+        "exist. Only Call Control Apps with valid webhook URL are accepted.",
+    ),
     401: ("10009", "Authentication failed", "Could not understand the provided credentials."),
     404: ("10005", "Resource not found", "The requested resource or URL could not be found."),
     429: ("10011", "Too many requests", "Too many requests, please slow down."),
@@ -131,6 +138,7 @@ class FakeTelnyx:
         self._state = FaultState(faults or Faults())
         self._started = time.monotonic()
         self.stats = FakeStats()
+        self._calls: dict[str, tuple[ActiveCall, ...]] = {}
         self.connection_limits: dict[str, int] = {"global_limit": DEFAULT_CONNECTION_LIMIT}
         """What ``GET /connections/count`` says of the account's limits: ``global_limit``,
         or ``standard_limit``, ``texml_limit`` and ``uac_limit``; settable (even bad
@@ -243,6 +251,7 @@ class FakeTelnyx:
         app.router.add_get(self._prefix + "/connections", self._list)
         app.router.add_get(self._prefix + "/connections/count", self._counts)
         app.router.add_get(self._prefix + "/connections/{id}", self._retrieve)
+        app.router.add_get(self._prefix + "/connections/{id}/active_calls", self._active_calls)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         return app
 
@@ -363,13 +372,14 @@ class FakeTelnyx:
         *,
         parameter: str | None = None,
         detail: str | None = None,
+        pointer: str = "/",
     ) -> web.Response:
         code, title, default_detail = _ERROR_TITLES[status]
         error = {
             "code": code,
             "title": title,
             "detail": detail or default_detail,
-            "source": {"pointer": "/"} if parameter is None else {"parameter": parameter},
+            "source": {"pointer": pointer} if parameter is None else {"parameter": parameter},
             "meta": {"url": f"https://developers.telnyx.com/docs/overview/errors/{code}"},
         }
         return self._respond(status, encode_json({"errors": [error]}), headers)
@@ -383,6 +393,34 @@ class FakeTelnyx:
 
     async def _list(self, request: web.Request) -> web.StreamResponse:
         return await self._counted(request, self._list_body)
+
+    async def _active_calls(self, request: web.Request) -> web.StreamResponse:
+        return await self._counted(request, self._active_calls_body)
+
+    def _active_calls_body(
+        self, store: ConnectionStore, request: web.Request
+    ) -> web.Response | bytes:
+        conn_id = request.match_info["id"]
+        if conn_id not in store.connections:
+            return self._error(422, pointer="/connection_id")
+        try:
+            return calls_page_body(self._calls.get(conn_id, ()), request.query, request.path)
+        except BadCallsQuery as exc:
+            return self._error(400, parameter=exc.parameter, detail=exc.detail)
+
+    def set_active_calls(
+        self, conn_id: str, calls: Sequence[ActiveCall | Mapping[str, Any]]
+    ) -> list[ActiveCall]:
+        """Serve these calls as ``conn_id``'s active calls (replacing any), even while running.
+
+        ``conn_id`` must be a served connection: for any other id the fake answers
+        422 (code 10015), as the API does. Safe from any thread. Returns the calls
+        as served.
+        """
+        checked = [as_active_call(c) for c in calls]
+        with self._store_lock:
+            self._calls = {**self._calls, conn_id: tuple(checked)}
+        return checked
 
     async def _counts(self, request: web.Request) -> web.StreamResponse:
         limits = self.connection_limits
