@@ -168,3 +168,23 @@ async def test_the_fake_refuses_what_the_spec_refuses(query: str, parameter: str
             assert resp.status == 400
             body = await resp.json()
     assert body["errors"][0]["source"]["parameter"] == parameter
+
+
+def test_the_cli_prints_each_call_as_a_json_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """`telnyx-async active-calls CONN_ID`: one line per call, exit 0; an unknown id exits 1."""
+    from telnyx_async._cli import main
+
+    from .test_cli_list_resume import client_args
+
+    with FakeTelnyx(connections=2).serve_in_thread() as server:
+        server.set_active_calls(server.ids[0], calls(7))
+        assert main(["active-calls", server.ids[0], "--page-size", "3", *client_args(server)]) == 0
+        out, _ = capsys.readouterr()
+        lines = [msgspec.json.decode(line) for line in out.splitlines()]
+        assert [line["call_duration"] for line in lines] == list(range(7))
+        assert server.stats.requests == 3
+        assert main(["active-calls", "424242", *client_args(server)]) == 1
+        out, err = capsys.readouterr()
+    assert out == ""
+    assert "10015" in err
+    assert server.api_key not in out + err

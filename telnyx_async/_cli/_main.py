@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from .._errors import TelnyxError, TLSError
 from .._version import __version__
-from . import _bulk, _demo, _fake_server, _get, _list
+from . import _active_calls, _bulk, _demo, _fake_server, _get, _list
 from ._common import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_USAGE, TLS_HINT, UsageError
 
 
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"telnyx-async {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (_get, _bulk, _list, _demo, _fake_server):
+    for command in (_get, _bulk, _list, _active_calls, _demo, _fake_server):
         command.register(commands)
     return parser
 
