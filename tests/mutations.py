@@ -839,6 +839,34 @@ MUTATIONS: tuple[Mutation, ...] = (
         "                pass\n",
         ("tests/test_hostile.py", "-k", "still_connecting and closed"),
     ),
+    Mutation(
+        "an active-calls walk follows a cursor it has seen",
+        "telnyx_async/_active_calls.py",
+        "                    if cursor in seen:",
+        "                    if False:",
+        ("tests/test_active_calls.py", "-k", "repeating"),
+    ),
+    Mutation(
+        "an active-calls error does not name its connection",
+        "telnyx_async/_active_calls.py",
+        "            exc.conn_id = self._conn_id\n",
+        "",
+        ("tests/test_active_calls.py", "-k", "422"),
+    ),
+    Mutation(
+        "per-type connection limits decoded as a global limit",
+        "telnyx_async/_protocol.py",
+        '            if "global_limit" in raw.limits',
+        "            if True",
+        ("tests/test_counts.py",),
+    ),
+    Mutation(
+        "the fake counts a type it should not",
+        "telnyx_async/testing/_store.py",
+        "            if key in counts:\n                counts[key] += 1",
+        "            counts[key] = counts.get(key, 0) + 1",
+        ("tests/test_counts.py",),
+    ),
 )
 
 

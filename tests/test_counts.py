@@ -69,6 +69,9 @@ async def test_counts_from_the_fake_follow_its_store() -> None:
         for key in SPEC["counts"]:
             assert getattr(first.counts, key) == by_type.get(key, 0), key
         assert first.counts.ip_connections > 0
+        # The fake's body holds the spec's keys and no other (webrtc_connection is not one).
+        raw = msgspec.json.decode(server._store.counts_body({"global_limit": 1}))
+        assert list(raw["data"]["counts"]) == SPEC["counts"]
         assert first.limits == GlobalConnectionLimit(global_limit=1000)
 
         server.add_connection({"id": "777", "record_type": "ip_connection"})
